@@ -1,0 +1,4 @@
+//! Command line. Stub.
+pub fn main() -> i32 {
+    0
+}

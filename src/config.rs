@@ -1,0 +1,410 @@
+//! The YAML configuration, read the way Go chihaya reads it.
+//!
+//! An operator must be able to point this binary at the config file they
+//! already run Go chihaya with, so the root key (`chihaya:`), the key names,
+//! the duration syntax (`"30m"`, `"1m30s"`) and the defaults are Go chihaya's.
+//! Where Go chihaya has no default (it sends `interval 0` when
+//! `announce_interval` is missing) we pick a sane one instead.
+//!
+//! Unknown keys are errors that name the key: a typo must never silently fall
+//! back to a default.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The file as a whole: everything lives under the `chihaya:` root key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub chihaya: Config,
+}
+
+/// The tracker's configuration (the `chihaya:` block).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// How often clients should announce.
+    #[serde(with = "duration")]
+    pub announce_interval: Duration,
+    /// How often clients may announce at most.
+    #[serde(with = "duration")]
+    pub min_announce_interval: Duration,
+    /// Reserved for the metrics endpoint (Prometheus); accepted and kept.
+    pub metrics_addr: String,
+    /// Absent: no HTTP frontend.
+    pub http: Option<HttpConfig>,
+    /// Absent: no UDP frontend.
+    pub udp: Option<UdpConfig>,
+    pub storage: StorageConfig,
+    /// Hooks run before the swarm is touched; `null` (an empty YAML key) is no hooks.
+    #[serde(deserialize_with = "null_as_empty")]
+    pub prehooks: Vec<HookConfig>,
+    /// Hooks run after the reply is decided.
+    #[serde(deserialize_with = "null_as_empty")]
+    pub posthooks: Vec<HookConfig>,
+}
+
+impl Default for Config {
+    /// The embedded defaults: HTTP and UDP on port 6969 (dual-stack), memory storage.
+    fn default() -> Self {
+        Config {
+            announce_interval: Duration::from_secs(30 * 60),
+            min_announce_interval: Duration::from_secs(15 * 60),
+            metrics_addr: "0.0.0.0:6880".into(),
+            http: None,
+            udp: None,
+            storage: StorageConfig::default(),
+            prehooks: Vec::new(),
+            posthooks: Vec::new(),
+        }
+    }
+}
+
+/// The HTTP(S) frontend (`http:`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Plain HTTP listener; empty disables it (as in Go chihaya).
+    #[serde(with = "opt_addr")]
+    pub addr: Option<SocketAddr>,
+    /// HTTPS listener; needs `tls_cert_path` and `tls_key_path`.
+    #[serde(with = "opt_addr")]
+    pub https_addr: Option<SocketAddr>,
+    pub tls_cert_path: String,
+    pub tls_key_path: String,
+    /// Time allowed to read a request's headers.
+    #[serde(with = "duration")]
+    pub read_timeout: Duration,
+    /// Time allowed to write a response.
+    #[serde(with = "duration")]
+    pub write_timeout: Duration,
+    pub enable_keepalive: bool,
+    /// How long an idle keep-alive connection stays open.
+    #[serde(with = "duration")]
+    pub idle_timeout: Duration,
+    pub enable_request_timing: bool,
+    pub announce_routes: Vec<String>,
+    pub scrape_routes: Vec<String>,
+    pub allow_ip_spoofing: bool,
+    /// Header carrying the client address behind a proxy; empty: use the socket.
+    pub real_ip_header: String,
+    pub max_numwant: u32,
+    pub default_numwant: u32,
+    pub max_scrape_infohashes: u32,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            addr: None,
+            https_addr: None,
+            tls_cert_path: String::new(),
+            tls_key_path: String::new(),
+            read_timeout: Duration::from_secs(2),
+            write_timeout: Duration::from_secs(2),
+            enable_keepalive: false,
+            idle_timeout: Duration::from_secs(30),
+            enable_request_timing: false,
+            announce_routes: vec!["/announce".into()],
+            scrape_routes: vec!["/scrape".into()],
+            allow_ip_spoofing: false,
+            real_ip_header: String::new(),
+            max_numwant: 100,
+            default_numwant: 50,
+            max_scrape_infohashes: 50,
+        }
+    }
+}
+
+/// The UDP frontend (`udp:`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UdpConfig {
+    #[serde(with = "opt_addr")]
+    pub addr: Option<SocketAddr>,
+    /// Leeway on a connection ID's timestamp, on top of `connection_id_lifetime`.
+    #[serde(with = "duration")]
+    pub max_clock_skew: Duration,
+    /// How long a connection ID is accepted (BEP 15 says 2 minutes; some
+    /// clients reuse IDs longer, so operators may raise it).
+    #[serde(with = "duration")]
+    pub connection_id_lifetime: Duration,
+    /// Key for the connection-ID MAC; empty: a random key per process.
+    pub private_key: String,
+    pub enable_request_timing: bool,
+    pub allow_ip_spoofing: bool,
+    pub max_numwant: u32,
+    pub default_numwant: u32,
+    pub max_scrape_infohashes: u32,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        UdpConfig {
+            addr: None,
+            max_clock_skew: Duration::from_secs(10),
+            connection_id_lifetime: Duration::from_secs(120),
+            private_key: String::new(),
+            enable_request_timing: false,
+            allow_ip_spoofing: false,
+            max_numwant: 100,
+            default_numwant: 50,
+            max_scrape_infohashes: 50,
+        }
+    }
+}
+
+/// `storage: {name: ..., config: {...}}`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "name", content = "config", deny_unknown_fields)]
+pub enum StorageConfig {
+    #[serde(rename = "memory")]
+    Memory(#[serde(default)] MemoryConfig),
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig::Memory(MemoryConfig::default())
+    }
+}
+
+/// The in-memory engine's settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MemoryConfig {
+    /// How often stale peers are removed.
+    #[serde(with = "duration")]
+    pub gc_interval: Duration,
+    /// A peer not heard from for this long is stale.
+    #[serde(with = "duration")]
+    pub peer_lifetime: Duration,
+    /// Number of independently locked partitions.
+    pub shard_count: usize,
+    /// How often swarm gauges are refreshed for metrics.
+    #[serde(with = "duration")]
+    pub prometheus_reporting_interval: Duration,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> Self {
+        MemoryConfig {
+            gc_interval: Duration::from_secs(3 * 60),
+            peer_lifetime: Duration::from_secs(31 * 60),
+            shard_count: 1024,
+            prometheus_reporting_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One entry of `prehooks:` / `posthooks:`. The options are kept as YAML and
+/// interpreted by the hook of that name.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct HookConfig {
+    pub name: String,
+    #[serde(default)]
+    pub options: serde_yaml_ng::Value,
+}
+
+/// A configuration that could not be used, with the file and key it concerns.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// What `chihaya` runs with when given no file: both frontends on port 6969.
+    pub fn embedded() -> Self {
+        let any: SocketAddr = "[::]:6969".parse().expect("literal address");
+        Config {
+            http: Some(HttpConfig {
+                addr: Some(any),
+                ..HttpConfig::default()
+            }),
+            udp: Some(UdpConfig {
+                addr: Some(any),
+                ..UdpConfig::default()
+            }),
+            ..Config::default()
+        }
+    }
+
+    /// Reads and validates a file; every error names the file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigError(format!("{}: cannot read config file: {e}", path.display()))
+        })?;
+        Self::parse(&text).map_err(|e| ConfigError(format!("{}: {e}", path.display())))
+    }
+
+    /// Parses and validates YAML text.
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let file: ConfigFile =
+            serde_yaml_ng::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        file.chihaya.validate()?;
+        Ok(file.chihaya)
+    }
+
+    /// The effective configuration as YAML, for `check-config`.
+    pub fn to_yaml(&self) -> String {
+        serde_yaml_ng::to_string(&ConfigFile {
+            chihaya: self.clone(),
+        })
+        .expect("config serializes")
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let err = |key: &str, problem: &str| Err(ConfigError(format!("chihaya.{key}: {problem}")));
+        if self.announce_interval.is_zero() {
+            return err("announce_interval", "must be greater than zero");
+        }
+        if self.min_announce_interval > self.announce_interval {
+            return err(
+                "min_announce_interval",
+                "must not be greater than announce_interval",
+            );
+        }
+        if let Some(http) = &self.http {
+            if http.addr.is_none() && http.https_addr.is_none() {
+                return err("http", "neither addr nor https_addr is set");
+            }
+            if http.https_addr.is_some()
+                && (http.tls_cert_path.is_empty() || http.tls_key_path.is_empty())
+            {
+                return err("http.https_addr", "requires tls_cert_path and tls_key_path");
+            }
+            validate_numwant("http", http.default_numwant, http.max_numwant)?;
+            for (key, routes) in [
+                ("announce_routes", &http.announce_routes),
+                ("scrape_routes", &http.scrape_routes),
+            ] {
+                if let Some(bad) = routes.iter().find(|r| !r.starts_with('/')) {
+                    return err(
+                        &format!("http.{key}"),
+                        &format!("route {bad:?} must start with '/'"),
+                    );
+                }
+            }
+        }
+        if let Some(udp) = &self.udp {
+            if udp.addr.is_none() {
+                return err("udp.addr", "is required when the udp section is present");
+            }
+            validate_numwant("udp", udp.default_numwant, udp.max_numwant)?;
+        }
+        match &self.storage {
+            StorageConfig::Memory(m) => {
+                if m.shard_count == 0 {
+                    return err("storage.config.shard_count", "must be at least 1");
+                }
+                if m.gc_interval.is_zero() || m.peer_lifetime.is_zero() {
+                    return err(
+                        "storage.config",
+                        "gc_interval and peer_lifetime must be greater than zero",
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn validate_numwant(section: &str, default: u32, max: u32) -> Result<(), ConfigError> {
+    if default > max {
+        return Err(ConfigError(format!(
+            "chihaya.{section}.default_numwant: {default} is greater than max_numwant {max}"
+        )));
+    }
+    Ok(())
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+/// Go-style durations: `"30m"`, `"1m30s"`, `"500ms"`. A bare integer is
+/// taken as nanoseconds, as Go's YAML decoding of a `time.Duration` does.
+pub mod duration {
+    use super::*;
+
+    pub fn parse(text: &str) -> Result<Duration, String> {
+        let nanos = go_parse_duration::parse_duration(text.trim())
+            .map_err(|_| format!("invalid duration {text:?} (expected e.g. \"30m\", \"5s\")"))?;
+        u64::try_from(nanos)
+            .map(Duration::from_nanos)
+            .map_err(|_| format!("invalid duration {text:?}: must not be negative"))
+    }
+
+    pub fn format(d: &Duration) -> String {
+        let secs = d.as_secs();
+        if d.subsec_nanos() != 0 {
+            format!("{}ms", d.as_millis())
+        } else if secs != 0 && secs % 3600 == 0 {
+            format!("{}h", secs / 3600)
+        } else if secs != 0 && secs % 60 == 0 {
+            format!("{}m", secs / 60)
+        } else {
+            format!("{secs}s")
+        }
+    }
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(d))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Nanos(u64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),
+            Raw::Nanos(n) => Ok(Duration::from_nanos(n)),
+        }
+    }
+}
+
+/// Listen addresses: `""` (or absent) is "not listening".
+mod opt_addr {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(a: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => s.serialize_str(&a.to_string()),
+            None => s.serialize_str(""),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = Option::<String>::deserialize(d)?.unwrap_or_default();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        // Go accepts ":6969" for "every interface"; that is the dual-stack [::].
+        let text = match text.strip_prefix(':') {
+            Some(port) => format!("[::]:{port}"),
+            None => text,
+        };
+        text.parse().map(Some).map_err(|_| {
+            serde::de::Error::custom(format!(
+                "invalid address {text:?} (expected host:port, e.g. \"0.0.0.0:6969\" or \"[::]:6969\")"
+            ))
+        })
+    }
+}

@@ -1,0 +1,1 @@
+//! The UDP frontend. Stub.

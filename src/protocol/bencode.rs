@@ -1,0 +1,1 @@
+//! Bencode writing (and reading, for tests and the e2e self-test). Stub.

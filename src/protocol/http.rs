@@ -1,0 +1,1 @@
+//! HTTP announce/scrape: query → request, response → bencode. Stub.

@@ -1,0 +1,1 @@
+//! BEP 15 / BEP 41 UDP packet codec. Stub.

@@ -1,0 +1,1 @@
+//! Wiring: config → storage → tracker → frontends; signals and shutdown. Stub.
