@@ -831,7 +831,8 @@ mod tests {
         assert_eq!(with(30, None).into_request(v4, &limits).numwant, 30);
         assert_eq!(with(1000, None).into_request(v4, &limits).numwant, 100);
 
-        let claimed = Some(Ipv4Addr::new(198, 51, 100, 7));
+        let spoofed = Ipv4Addr::new(198, 51, 100, 7);
+        let claimed = Some(spoofed);
         assert_eq!(with(-1, claimed).into_request(v4, &limits).ip, v4);
         assert_eq!(with(-1, None).into_request(mapped, &limits).ip, v4);
         let spoofing = Limits {
@@ -839,7 +840,7 @@ mod tests {
             ..limits
         };
         let req = with(-1, claimed).into_request(mapped, &spoofing);
-        assert_eq!(req.ip, IpAddr::V4(claimed.unwrap()));
+        assert_eq!(req.ip, IpAddr::V4(spoofed));
         assert_eq!(with(-1, claimed).into_request(v6, &spoofing).ip, v6);
         assert_eq!(with(-1, None).into_request(v4, &spoofing).ip, v4);
         assert_eq!(
