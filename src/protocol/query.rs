@@ -16,10 +16,13 @@ use std::borrow::Cow;
 
 use crate::protocol::ClientError;
 
+/// One decoded `key=value`; borrowed from the request unless it had escapes.
+type Pair<'a> = (Cow<'a, [u8]>, Cow<'a, [u8]>);
+
 /// A parsed query string: `(key, value)` pairs in request order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Query<'a> {
-    pairs: Vec<(Cow<'a, [u8]>, Cow<'a, [u8]>)>,
+    pairs: Vec<Pair<'a>>,
 }
 
 impl<'a> Query<'a> {
