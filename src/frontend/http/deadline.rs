@@ -192,7 +192,7 @@ mod tests {
         let (mut client, server) = duplex(64);
         let mut s = Deadlines::new(server, T);
         client.write_all(b"GET").await.unwrap();
-        s.read(&mut [0; 8]).await.unwrap();
+        s.read_exact(&mut [0; 3]).await.unwrap();
         s.write_all(b"reply").await.unwrap();
         s.flush().await.unwrap();
         let start = Instant::now();

@@ -131,7 +131,7 @@ impl Handler {
         let value = headers
             .get_all(name)
             .iter()
-            .last()
+            .next_back()
             .map(HeaderValue::as_bytes);
         Ok(client_ip(peer, text, value)?)
     }
