@@ -1,10 +1,16 @@
-//! The HTTP(S) frontend: sockets, TLS and hyper; the protocol itself is in
-//! [`crate::protocol::http`] and the per-request work in [`handler`].
+//! The HTTP(S) frontend: sockets, TLS and hyper. The protocol itself is in
+//! [`crate::protocol::http`]; the per-request work (routing, client address,
+//! failure replies) is in the `handler` module, the timeouts in `deadline`.
 //!
 //! Each listener runs an accept loop; each connection is one task. On
 //! shutdown the loops stop accepting, open connections finish the request
 //! they are on (hyper's graceful shutdown) and anything still open after a
 //! grace period is dropped.
+//!
+//! `read_timeout`, `write_timeout` and `idle_timeout` are enforced on the
+//! byte stream (see `deadline`) rather than with hyper's
+//! `header_read_timeout`, which also runs while a keep-alive connection is
+//! idle and would cut every idle connection at `read_timeout`.
 
 mod deadline;
 mod handler;
