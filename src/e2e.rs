@@ -23,7 +23,7 @@ use crate::protocol::udp::{self as udp_codec, Family, Response, UdpAnnounce};
 use crate::protocol::{Event, InfoHash, Params, PeerId, bencode, canonical_ip};
 
 /// What `chihaya e2e` was asked to test. An empty address skips that frontend.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct E2eArgs {
     /// e.g. `http://127.0.0.1:6969/announce`
     pub http_addr: String,
