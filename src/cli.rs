@@ -4,6 +4,7 @@
 //! Everything here ends in an exit code rather than a panic: a bad config or
 //! a taken port is an operator's everyday mistake and gets a one-line message.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -73,13 +74,14 @@ pub fn main() -> i32 {
 }
 
 /// Logs go to stderr so that stdout carries only what a command prints
-/// (`check-config`'s YAML).
+/// (`check-config`'s YAML); colours only when a person is watching.
 fn init_logging(debug: bool, json: bool) {
     let level = if debug { "debug" } else { "info" };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     if json {
         logs.json().init();
     } else {
