@@ -111,10 +111,11 @@ impl Running {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// Waits until the log says it listens on `addr`; panics with the log
-    /// if it does not within [`STARTUP`] or the process exits first.
-    pub fn wait_listening(&mut self, addr: SocketAddr) {
-        let needle = format!("addr={addr}");
+    /// Waits until the log says `frontend` ("http" or "udp") listens on
+    /// `addr`; panics with the log if it does not within [`STARTUP`] or the
+    /// process exits first.
+    pub fn wait_listening(&mut self, frontend: &str, addr: SocketAddr) {
+        let needle = format!("frontend=\"{frontend}\" addr={addr}");
         let deadline = Instant::now() + STARTUP;
         while Instant::now() < deadline {
             if self
