@@ -1,1 +1,724 @@
-//! HTTP announce/scrape: query → request, response → bencode. Stub.
+//! The HTTP tracker protocol (BEP 3, 7, 23, 48) without the I/O: a decoded
+//! query becomes an [`AnnounceRequest`] / [`ScrapeRequest`], and a reply
+//! becomes the exact bencoded bytes a client reads.
+//!
+//! Every error here is a [`ClientError`] whose text the client sees as
+//! `failure reason`, so the texts name the parameter at fault.
+
+use std::net::IpAddr;
+
+use crate::config::HttpConfig;
+use crate::protocol::bencode::Dict;
+use crate::protocol::query::Query;
+use crate::protocol::{
+    AnnounceRequest, AnnounceResponse, ClientError, Event, InfoHash, Params, Peer, PeerId,
+    ScrapeRequest, ScrapeResponse, canonical_ip,
+};
+
+/// The frontend settings an announce is parsed against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnnounceOptions {
+    pub default_numwant: u32,
+    pub max_numwant: u32,
+    /// Whether `ip=` / `ipv4=` / `ipv6=` may replace the address the
+    /// connection came from.
+    pub allow_ip_spoofing: bool,
+}
+
+impl From<&HttpConfig> for AnnounceOptions {
+    fn from(c: &HttpConfig) -> Self {
+        AnnounceOptions {
+            default_numwant: c.default_numwant,
+            max_numwant: c.max_numwant,
+            allow_ip_spoofing: c.allow_ip_spoofing,
+        }
+    }
+}
+
+/// How the client wants its peer list (BEP 23 `compact`, and `no_peer_id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerListFormat {
+    /// 6/18-byte binary entries in `peers` / `peers6`; the default, as every
+    /// modern client asks for it.
+    pub compact: bool,
+    /// In the dictionary form, leave out `peer id`.
+    pub no_peer_id: bool,
+}
+
+impl Default for PeerListFormat {
+    fn default() -> Self {
+        PeerListFormat {
+            compact: true,
+            no_peer_id: false,
+        }
+    }
+}
+
+/// Parses an announce.
+///
+/// `raw_query` is kept in [`Params::query`] for hooks; `ip` is the address the
+/// frontend decided with [`client_ip`], replaced by a client-given one only
+/// when `options.allow_ip_spoofing` is set.
+pub fn parse_announce(
+    query: &Query<'_>,
+    raw_query: &[u8],
+    route: Vec<(String, String)>,
+    ip: IpAddr,
+    options: &AnnounceOptions,
+) -> Result<(AnnounceRequest, PeerListFormat), ClientError> {
+    let ip = match options.allow_ip_spoofing {
+        true => spoofed_ip(query).unwrap_or(ip),
+        false => ip,
+    };
+    let request = AnnounceRequest {
+        info_hash: InfoHash::from_slice(required(query, "info_hash")?)?,
+        peer_id: PeerId::from_slice(required(query, "peer_id")?)?,
+        ip: canonical_ip(ip),
+        port: parse_port(query)?,
+        uploaded: required_u64(query, "uploaded")?,
+        downloaded: required_u64(query, "downloaded")?,
+        left: required_u64(query, "left")?,
+        event: query
+            .first(b"event")
+            .map_or(Ok(Event::None), Event::from_http)?,
+        numwant: parse_numwant(query, options)?,
+        key: query.first(b"key").and_then(parse_key),
+        params: Params {
+            route,
+            query: raw_query.to_vec(),
+        },
+    };
+    let format = PeerListFormat {
+        compact: query.first(b"compact") != Some(b"0"),
+        no_peer_id: query.first(b"no_peer_id") == Some(b"1"),
+    };
+    Ok((request, format))
+}
+
+/// Parses a scrape: the first `max_infohashes` distinct `info_hash` values,
+/// in request order (0: no cap beyond the request size limit). A scrape
+/// without any hash is refused: full scrapes would hand out the whole
+/// tracker's contents.
+pub fn parse_scrape(
+    query: &Query<'_>,
+    raw_query: &[u8],
+    route: Vec<(String, String)>,
+    ip: IpAddr,
+    max_infohashes: u32,
+) -> Result<ScrapeRequest, ClientError> {
+    let cap = match max_infohashes {
+        0 => usize::MAX,
+        n => n as usize,
+    };
+    let mut info_hashes: Vec<InfoHash> = Vec::new();
+    for raw in query.all(b"info_hash") {
+        if info_hashes.len() == cap {
+            break;
+        }
+        let hash = InfoHash::from_slice(raw)?;
+        if !info_hashes.contains(&hash) {
+            info_hashes.push(hash);
+        }
+    }
+    if info_hashes.is_empty() {
+        return Err(ClientError::new("no info_hash given"));
+    }
+    Ok(ScrapeRequest {
+        info_hashes,
+        ip: canonical_ip(ip),
+        params: Params {
+            route,
+            query: raw_query.to_vec(),
+        },
+    })
+}
+
+/// The announcer's address from the connection and, when the operator runs a
+/// proxy, from its header (`real_ip_header`).
+///
+/// `header` is the value of the configured header, `None` when it is not
+/// configured or not present. For an `X-Forwarded-For` chain
+/// (`client, proxy1, proxy2`) the RIGHT-most address is taken: it is the one
+/// the operator's own proxy appended, while everything left of it was sent by
+/// the client and can be forged. A configured header that is present but not
+/// an address is the client's error rather than a silent fallback, so a
+/// misconfigured proxy shows up at once. The result is always canonical
+/// (IPv4-mapped IPv6 becomes IPv4).
+pub fn client_ip(
+    socket_ip: IpAddr,
+    header_name: &str,
+    header: Option<&[u8]>,
+) -> Result<IpAddr, ClientError> {
+    let Some(value) = header else {
+        return Ok(canonical_ip(socket_ip));
+    };
+    let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+    std::str::from_utf8(last)
+        .ok()
+        .and_then(|text| parse_address(text.trim()))
+        .map(canonical_ip)
+        .ok_or_else(|| ClientError::new(format!("invalid {header_name} header")))
+}
+
+/// A bare address, or one with a port as some proxies write it
+/// (`1.2.3.4:5678`, `[2001:db8::1]:5678`).
+fn parse_address(text: &str) -> Option<IpAddr> {
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<std::net::SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// The first parsable `ip=`, then `ipv4=`, then `ipv6=` (as Go chihaya orders
+/// them). Unparsable values (BEP 3 allows DNS names in `ip=`) are skipped:
+/// the connection's address is a better answer than a failure.
+fn spoofed_ip(query: &Query<'_>) -> Option<IpAddr> {
+    [&b"ip"[..], b"ipv4", b"ipv6"].iter().find_map(|key| {
+        query
+            .all(key)
+            .find_map(|v| parse_address(std::str::from_utf8(v).ok()?))
+    })
+}
+
+fn required<'q>(query: &'q Query<'_>, name: &'static str) -> Result<&'q [u8], ClientError> {
+    query
+        .first(name.as_bytes())
+        .ok_or_else(|| ClientError::new(format!("missing {name}")))
+}
+
+fn parse_u64(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(text).ok()?.parse().ok()
+}
+
+fn required_u64(query: &Query<'_>, name: &'static str) -> Result<u64, ClientError> {
+    parse_u64(required(query, name)?).ok_or_else(|| ClientError::new(format!("invalid {name}")))
+}
+
+fn parse_port(query: &Query<'_>) -> Result<u16, ClientError> {
+    parse_u64(required(query, "port")?)
+        .and_then(|p| u16::try_from(p).ok())
+        .filter(|&p| p != 0)
+        .ok_or_else(|| ClientError::new("invalid port"))
+}
+
+/// Absent: the default. Larger than the maximum (even beyond `u64`): the
+/// maximum. `0` is valid and means "no peers" (libtorrent sends it with `stopped`).
+fn parse_numwant(query: &Query<'_>, options: &AnnounceOptions) -> Result<u32, ClientError> {
+    let Some(text) = query.first(b"numwant") else {
+        return Ok(options.default_numwant.min(options.max_numwant));
+    };
+    if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
+        return Err(ClientError::new("invalid numwant"));
+    }
+    let wanted = parse_u64(text).unwrap_or(u64::MAX);
+    Ok(wanted.min(u64::from(options.max_numwant)) as u32)
+}
+
+/// libtorrent sends `key` as 8 hex digits; shorter hex works too. Other
+/// forms are not an error (the key is optional and only helps identify a
+/// client across address changes), they just give no key.
+fn parse_key(text: &[u8]) -> Option<u32> {
+    if text.is_empty() || text.len() > 8 {
+        return None;
+    }
+    u32::from_str_radix(std::str::from_utf8(text).ok()?, 16).ok()
+}
+
+/// Writes an announce reply: keys `complete`, `incomplete`, `interval`,
+/// `min interval`, `peers` (always, even empty) and, in compact form with IPv6
+/// peers, `peers6`.
+pub fn write_announce(out: &mut Vec<u8>, reply: &AnnounceResponse, format: PeerListFormat) {
+    let mut d = Dict::new(out);
+    d.int(b"complete", reply.complete.into())
+        .int(b"incomplete", reply.incomplete.into())
+        .int(b"interval", reply.interval.into())
+        .int(b"min interval", reply.min_interval.into());
+    if format.compact {
+        write_compact_peers(&mut d, reply);
+    } else {
+        write_peer_dicts(&mut d, &reply.peers, format.no_peer_id);
+    }
+}
+
+/// BEP 23 / BEP 7: 4-byte address + 2-byte port, 16 + 2 for IPv6, big-endian,
+/// written straight into the reply without a temporary buffer.
+fn write_compact_peers(d: &mut Dict<'_, '_>, reply: &AnnounceResponse) {
+    let v4 = reply.peers_v4().count();
+    d.bytes_header(b"peers", v4 * 6);
+    for (ip, peer) in reply.peers_v4() {
+        d.raw().extend_from_slice(&ip.octets());
+        d.raw().extend_from_slice(&peer.port.to_be_bytes());
+    }
+    let v6 = reply.peers.len() - v4;
+    if v6 > 0 {
+        d.bytes_header(b"peers6", v6 * 18);
+        for (ip, peer) in reply.peers_v6() {
+            d.raw().extend_from_slice(&ip.octets());
+            d.raw().extend_from_slice(&peer.port.to_be_bytes());
+        }
+    }
+}
+
+/// BEP 3's original form: a list of `{ip, peer id, port}` dictionaries, both
+/// address families in the one list.
+fn write_peer_dicts(d: &mut Dict<'_, '_>, peers: &[Peer], no_peer_id: bool) {
+    let mut list = d.list(b"peers");
+    for peer in peers {
+        let mut entry = list.dict();
+        entry.bytes(b"ip", peer.ip.to_string().as_bytes());
+        if !no_peer_id {
+            entry.bytes(b"peer id", peer.id.as_bytes());
+        }
+        entry.int(b"port", peer.port.into());
+    }
+}
+
+/// Writes a scrape reply: `files` maps each raw 20-byte hash to its counts.
+/// Hashes are written sorted (dictionary keys must be) and once each.
+pub fn write_scrape(out: &mut Vec<u8>, reply: &ScrapeResponse) {
+    let mut files: Vec<_> = reply.files.iter().collect();
+    files.sort_unstable_by_key(|(hash, _)| *hash);
+    files.dedup_by(|a, b| a.0 == b.0);
+    let mut d = Dict::new(out);
+    let mut by_hash = d.dict(b"files");
+    for (hash, scrape) in files {
+        by_hash
+            .dict(hash.as_bytes())
+            .int(b"complete", scrape.complete.into())
+            .int(b"downloaded", scrape.downloaded.into())
+            .int(b"incomplete", scrape.incomplete.into());
+    }
+}
+
+/// Writes a failure with the intervals, so clients back off instead of
+/// retrying at once.
+pub fn write_failure(out: &mut Vec<u8>, reason: &str, interval: u32, min_interval: u32) {
+    Dict::new(out)
+        .bytes(b"failure reason", reason.as_bytes())
+        .int(b"interval", interval.into())
+        .int(b"min interval", min_interval.into());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::Scrape;
+    use crate::protocol::bencode::{Value, decode};
+    use crate::protocol::query::percent_encode;
+    use proptest::prelude::*;
+    use std::net::Ipv4Addr;
+
+    const OPTIONS: AnnounceOptions = AnnounceOptions {
+        default_numwant: 50,
+        max_numwant: 100,
+        allow_ip_spoofing: false,
+    };
+    const SOCKET_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+
+    fn base_query() -> String {
+        format!(
+            "info_hash={}&peer_id={}&port=6881&uploaded=1&downloaded=2&left=3",
+            percent_encode(&[0xAB; 20]),
+            percent_encode(b"-lt2080-()*!~.abcdef")
+        )
+    }
+
+    fn announce_with(
+        raw: &str,
+        options: &AnnounceOptions,
+    ) -> Result<(AnnounceRequest, PeerListFormat), ClientError> {
+        let query = Query::parse(raw.as_bytes())?;
+        parse_announce(&query, raw.as_bytes(), Vec::new(), SOCKET_IP, options)
+    }
+
+    fn announce(extra: &str) -> Result<(AnnounceRequest, PeerListFormat), ClientError> {
+        announce_with(&format!("{}{extra}", base_query()), &OPTIONS)
+    }
+
+    fn announce_err(raw: &str) -> String {
+        announce_with(raw, &OPTIONS).unwrap_err().0
+    }
+
+    #[test]
+    fn parses_a_libtorrent_announce() {
+        let raw = format!(
+            "{}&event=started&key=0a1B2c3D&numwant=200&compact=1&supportcrypto=1&redundant=0&corrupt=0&trackerid=xyz",
+            base_query()
+        );
+        let route = vec![("passkey".to_string(), "abc".to_string())];
+        let query = Query::parse(raw.as_bytes()).unwrap();
+        let (req, format) =
+            parse_announce(&query, raw.as_bytes(), route.clone(), SOCKET_IP, &OPTIONS).unwrap();
+        assert_eq!(req.info_hash, InfoHash([0xAB; 20]));
+        assert_eq!(req.peer_id.as_bytes(), b"-lt2080-()*!~.abcdef");
+        assert_eq!(req.ip, SOCKET_IP);
+        assert_eq!(
+            (req.port, req.uploaded, req.downloaded, req.left),
+            (6881, 1, 2, 3)
+        );
+        assert_eq!(req.event, Event::Started);
+        assert_eq!(req.numwant, 100);
+        assert_eq!(req.key, Some(0x0a1b2c3d));
+        assert_eq!(req.params.route, route);
+        assert_eq!(req.params.query, raw.as_bytes());
+        assert_eq!(
+            req.params.query_param("event").as_deref(),
+            Some(&b"started"[..])
+        );
+        assert_eq!(format, PeerListFormat::default());
+    }
+
+    #[test]
+    fn missing_and_invalid_parameters_are_named() {
+        let base = base_query();
+        for name in [
+            "info_hash",
+            "peer_id",
+            "port",
+            "uploaded",
+            "downloaded",
+            "left",
+        ] {
+            let without: Vec<&str> = base
+                .split('&')
+                .filter(|p| !p.starts_with(&format!("{name}=")))
+                .collect();
+            assert_eq!(announce_err(&without.join("&")), format!("missing {name}"));
+        }
+        for name in ["uploaded", "downloaded", "left"] {
+            for bad in ["-1", "x", "", "18446744073709551616", "1.5"] {
+                let raw = base.replace(&format!("{name}="), &format!("{name}={bad}&x="));
+                assert_eq!(
+                    announce_err(&raw),
+                    format!("invalid {name}"),
+                    "{name}={bad}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn hashes_and_ids_must_be_twenty_bytes() {
+        let raw = base_query().replace("info_hash=", "info_hash=%00");
+        assert_eq!(announce_err(&raw), "invalid info_hash: must be 20 bytes");
+        let raw = base_query().replace("peer_id=", "peer_id=x");
+        assert_eq!(announce_err(&raw), "invalid peer_id: must be 20 bytes");
+    }
+
+    #[test]
+    fn port_zero_and_out_of_range_are_invalid() {
+        for bad in ["0", "65536", "-1", "http", ""] {
+            let raw = base_query().replace("port=6881", &format!("port={bad}"));
+            assert_eq!(announce_err(&raw), "invalid port", "port={bad}");
+        }
+        let raw = base_query().replace("port=6881", "port=65535");
+        assert_eq!(announce_with(&raw, &OPTIONS).unwrap().0.port, 65535);
+    }
+
+    #[test]
+    fn events() {
+        for (text, event) in [
+            ("started", Event::Started),
+            ("completed", Event::Completed),
+            ("stopped", Event::Stopped),
+            ("paused", Event::Paused),
+            ("empty", Event::None),
+            ("", Event::None),
+        ] {
+            assert_eq!(announce(&format!("&event={text}")).unwrap().0.event, event);
+        }
+        assert_eq!(announce("").unwrap().0.event, Event::None);
+        assert_eq!(announce("&event=bogus").unwrap_err().0, "invalid event");
+    }
+
+    #[test]
+    fn numwant_defaults_caps_and_allows_zero() {
+        assert_eq!(announce("").unwrap().0.numwant, 50);
+        assert_eq!(announce("&numwant=0").unwrap().0.numwant, 0);
+        assert_eq!(announce("&numwant=7").unwrap().0.numwant, 7);
+        assert_eq!(announce("&numwant=101").unwrap().0.numwant, 100);
+        assert_eq!(
+            announce("&numwant=99999999999999999999999")
+                .unwrap()
+                .0
+                .numwant,
+            100
+        );
+        assert_eq!(announce("&numwant=-1").unwrap_err().0, "invalid numwant");
+        assert_eq!(announce("&numwant=").unwrap_err().0, "invalid numwant");
+    }
+
+    #[test]
+    fn keys_in_hex_and_tolerated_oddities() {
+        assert_eq!(announce("&key=DEADBEEF").unwrap().0.key, Some(0xdeadbeef));
+        assert_eq!(announce("&key=ff").unwrap().0.key, Some(0xff));
+        assert_eq!(announce("&key=not-hex").unwrap().0.key, None);
+        assert_eq!(announce("&key=123456789").unwrap().0.key, None);
+        assert_eq!(announce("").unwrap().0.key, None);
+    }
+
+    #[test]
+    fn compact_and_no_peer_id() {
+        let f = |extra| announce(extra).unwrap().1;
+        assert!(f("").compact);
+        assert!(f("&compact=1").compact);
+        assert!(!f("&compact=0").compact);
+        assert!(!f("&compact=0").no_peer_id);
+        assert!(f("&compact=0&no_peer_id=1").no_peer_id);
+    }
+
+    #[test]
+    fn ip_parameters_need_spoofing_allowed() {
+        let extra = "&ipv6=2001:db8::1&ipv6=fe80::1&ipv4=192.0.2.7&ipv4=192.0.2.8";
+        assert_eq!(announce(extra).unwrap().0.ip, SOCKET_IP);
+        assert_eq!(announce("&ip=192.0.2.9").unwrap().0.ip, SOCKET_IP);
+
+        let spoof = AnnounceOptions {
+            allow_ip_spoofing: true,
+            ..OPTIONS
+        };
+        let ip = |extra: &str| {
+            announce_with(&format!("{}{extra}", base_query()), &spoof)
+                .unwrap()
+                .0
+                .ip
+        };
+        assert_eq!(ip(extra), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            ip("&ip=192.0.2.9&ipv4=192.0.2.7"),
+            "192.0.2.9".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            ip("&ipv6=2001:db8::1"),
+            "2001:db8::1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            ip("&ip=::ffff:192.0.2.1"),
+            "192.0.2.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(ip("&ip=tracker.example"), SOCKET_IP);
+    }
+
+    #[test]
+    fn client_ip_from_socket_or_rightmost_forwarded_address() {
+        let socket: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
+        let xff = "X-Forwarded-For";
+        assert_eq!(
+            client_ip(socket, xff, None).unwrap(),
+            IpAddr::from([127, 0, 0, 1])
+        );
+        let chain = b"6.6.6.6, 203.0.113.5,  198.51.100.2 ";
+        assert_eq!(
+            client_ip(socket, xff, Some(chain)).unwrap(),
+            IpAddr::from([198, 51, 100, 2])
+        );
+        assert_eq!(
+            client_ip(socket, xff, Some(b"[2001:db8::2]:443")).unwrap(),
+            "2001:db8::2".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_ip(socket, xff, Some(b"::ffff:192.0.2.3")).unwrap(),
+            IpAddr::from([192, 0, 2, 3])
+        );
+        for bad in [&b"1.2.3.4, garbage"[..], b"", b"\xff"] {
+            assert_eq!(
+                client_ip(socket, xff, Some(bad)).unwrap_err().0,
+                "invalid X-Forwarded-For header"
+            );
+        }
+    }
+
+    fn scrape(raw: &str, max: u32) -> Result<ScrapeRequest, ClientError> {
+        let query = Query::parse(raw.as_bytes())?;
+        parse_scrape(&query, raw.as_bytes(), Vec::new(), SOCKET_IP, max)
+    }
+
+    fn hashes(n: u8) -> String {
+        (1..=n)
+            .map(|i| format!("info_hash={}", percent_encode(&[i; 20])))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
+    #[test]
+    fn scrape_caps_dedups_and_requires_a_hash() {
+        let req = scrape(&hashes(3), 50).unwrap();
+        let expect: Vec<_> = (1..=3).map(|i| InfoHash([i; 20])).collect();
+        assert_eq!(req.info_hashes, expect);
+
+        let req = scrape(&format!("{}&{}", hashes(2), hashes(3)), 50).unwrap();
+        assert_eq!(req.info_hashes, expect);
+
+        let req = scrape(&format!("{}&{}", hashes(1), hashes(5)), 2).unwrap();
+        assert_eq!(req.info_hashes, &expect[..2]);
+
+        assert_eq!(scrape(&hashes(60), 0).unwrap().info_hashes.len(), 60);
+        assert_eq!(scrape("", 50).unwrap_err().0, "no info_hash given");
+        assert_eq!(
+            scrape("info_hash=abc", 50).unwrap_err().0,
+            "invalid info_hash: must be 20 bytes"
+        );
+    }
+
+    fn peer(ip: &str, port: u16, id: u8) -> Peer {
+        Peer {
+            id: PeerId([id; 20]),
+            ip: ip.parse().unwrap(),
+            port,
+        }
+    }
+
+    fn reply(peers: Vec<Peer>) -> AnnounceResponse {
+        AnnounceResponse {
+            interval: 1800,
+            min_interval: 900,
+            complete: 1,
+            incomplete: 0,
+            peers,
+        }
+    }
+
+    fn written(reply: &AnnounceResponse, format: PeerListFormat) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_announce(&mut out, reply, format);
+        decode(&out).expect("reply must be strict bencode");
+        out
+    }
+
+    #[test]
+    fn compact_announce_reply_is_byte_exact() {
+        let r = reply(vec![peer("127.0.0.1", 6881, 1)]);
+        assert_eq!(
+            written(&r, PeerListFormat::default()),
+            b"d8:completei1e10:incompletei0e8:intervali1800e12:min intervali900e5:peers6:\x7f\x00\x00\x01\x1a\xe1e"
+        );
+    }
+
+    #[test]
+    fn empty_reply_still_has_peers() {
+        assert_eq!(
+            written(&reply(Vec::new()), PeerListFormat::default()),
+            b"d8:completei1e10:incompletei0e8:intervali1800e12:min intervali900e5:peers0:e"
+        );
+    }
+
+    #[test]
+    fn ipv6_peers_go_to_peers6() {
+        let r = reply(vec![peer("2001:db8::1", 1, 1), peer("10.0.0.2", 2, 2)]);
+        let mut expected = b"d8:completei1e10:incompletei0e8:intervali1800e12:min intervali900e5:peers6:\x0a\x00\x00\x02\x00\x02".to_vec();
+        expected.extend_from_slice(b"6:peers618:\x20\x01\x0d\xb8");
+        expected.extend_from_slice(&[0; 11]);
+        expected.extend_from_slice(b"\x01\x00\x01e");
+        assert_eq!(written(&r, PeerListFormat::default()), expected);
+    }
+
+    #[test]
+    fn dictionary_peer_list_with_and_without_ids() {
+        let r = reply(vec![
+            peer("10.0.0.2", 80, b'a'),
+            peer("2001:db8::1", 443, b'b'),
+        ]);
+        let full = PeerListFormat {
+            compact: false,
+            no_peer_id: false,
+        };
+        let out = written(&r, full);
+        let peers = decode(&out).unwrap();
+        let peers = peers
+            .get(b"peers")
+            .and_then(Value::as_list)
+            .unwrap()
+            .to_vec();
+        assert_eq!(peers.len(), 2);
+        assert_eq!(
+            peers[0].get(b"ip").and_then(Value::as_str),
+            Some("10.0.0.2")
+        );
+        assert_eq!(
+            peers[0].get(b"peer id").and_then(Value::as_bytes),
+            Some(&[b'a'; 20][..])
+        );
+        assert_eq!(
+            peers[1].get(b"ip").and_then(Value::as_str),
+            Some("2001:db8::1")
+        );
+        assert_eq!(peers[1].get(b"port").and_then(Value::as_int), Some(443));
+        let tail = b"5:peersld2:ip8:10.0.0.27:peer id20:aaaaaaaaaaaaaaaaaaaa4:porti80eed";
+        assert!(out.windows(tail.len()).any(|w| w == tail));
+
+        let out = written(
+            &r,
+            PeerListFormat {
+                no_peer_id: true,
+                ..full
+            },
+        );
+        assert!(
+            out.ends_with(b"5:peersld2:ip8:10.0.0.24:porti80eed2:ip11:2001:db8::14:porti443eeee")
+        );
+    }
+
+    #[test]
+    fn scrape_reply_sorts_and_dedups_hashes() {
+        let counts = Scrape {
+            complete: 3,
+            incomplete: 2,
+            downloaded: 1,
+        };
+        let reply = ScrapeResponse {
+            files: vec![
+                (InfoHash([b'b'; 20]), counts),
+                (InfoHash([b'a'; 20]), Scrape::default()),
+                (InfoHash([b'b'; 20]), counts),
+            ],
+        };
+        let mut out = Vec::new();
+        write_scrape(&mut out, &reply);
+        let expected = format!(
+            "d5:filesd20:{}d8:completei0e10:downloadedi0e10:incompletei0ee20:{}d8:completei3e10:downloadedi1e10:incompletei2eeee",
+            "a".repeat(20),
+            "b".repeat(20)
+        );
+        assert_eq!(String::from_utf8(out.clone()).unwrap(), expected);
+        decode(&out).unwrap();
+    }
+
+    #[test]
+    fn failure_reply_carries_intervals() {
+        let mut out = Vec::new();
+        write_failure(&mut out, "invalid port", 1800, 900);
+        assert_eq!(
+            out,
+            b"d14:failure reason12:invalid port8:intervali1800e12:min intervali900ee"
+        );
+    }
+
+    proptest! {
+        #[test]
+        fn any_hash_and_id_survive_encoding(hash in proptest::array::uniform20(any::<u8>()),
+                                             id in proptest::array::uniform20(any::<u8>())) {
+            let raw = format!("info_hash={}&peer_id={}&port=1&uploaded=0&downloaded=0&left=0",
+                              percent_encode(&hash), percent_encode(&id));
+            let (req, _) = announce_with(&raw, &OPTIONS).unwrap();
+            prop_assert_eq!(req.info_hash, InfoHash(hash));
+            prop_assert_eq!(req.peer_id, PeerId(id));
+        }
+
+        #[test]
+        fn replies_always_decode_strictly(ports in proptest::collection::vec(1u16.., 0..20),
+                                          v6 in any::<bool>(), compact in any::<bool>()) {
+            let peers = ports.iter().enumerate().map(|(i, &port)| Peer {
+                id: PeerId([i as u8; 20]),
+                ip: if v6 && i % 2 == 0 { IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16]) }
+                    else { IpAddr::from([10, 0, 0, i as u8]) },
+                port,
+            }).collect();
+            let r = reply(peers);
+            let out = written(&r, PeerListFormat { compact, no_peer_id: false });
+            let v = decode(&out).unwrap();
+            prop_assert!(v.get(b"peers").is_some());
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! One HTTP request in, one reply out: routing, the client's address, the
+//! codec and the tracker, with every failure turned into a bencoded
+//! `failure reason` (clients ignore the bodies of non-200 replies).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::{HeaderMap, Response, StatusCode, Uri};
+
+use super::router::{Endpoint, Router};
+use crate::config::HttpConfig;
+use crate::middleware::{Tracker, TrackerError};
+use crate::protocol::http::{
+    AnnounceOptions, client_ip, parse_announce, parse_scrape, write_announce, write_failure,
+    write_scrape,
+};
+use crate::protocol::query::Query;
+
+/// Everything a request needs, shared by all connections of one frontend.
+pub struct Handler {
+    router: Router,
+    options: AnnounceOptions,
+    max_scrape_infohashes: u32,
+    /// The proxy header to trust for the client address, and its name as configured.
+    real_ip_header: Option<(HeaderName, String)>,
+    /// Bounds producing a reply (the tracker's work), the first half of `write_timeout`.
+    produce_timeout: Duration,
+    request_timing: bool,
+    tracker: Arc<Tracker>,
+}
+
+const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain");
+
+impl Handler {
+    pub fn new(config: &HttpConfig, tracker: Arc<Tracker>) -> anyhow::Result<Self> {
+        let real_ip_header = real_ip_header(config)?;
+        Ok(Handler {
+            router: Router::new(&config.announce_routes, &config.scrape_routes),
+            options: AnnounceOptions::from(config),
+            max_scrape_infohashes: config.max_scrape_infohashes,
+            real_ip_header,
+            produce_timeout: config.write_timeout,
+            request_timing: config.enable_request_timing,
+            tracker,
+        })
+    }
+
+    /// Answers one request; `peer` is the address the connection came from.
+    pub async fn respond(
+        &self,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: IpAddr,
+    ) -> Response<Full<Bytes>> {
+        let started = Instant::now();
+        let Some((endpoint, route)) = self.router.route(uri.path()) else {
+            return reply(StatusCode::NOT_FOUND, b"404 page not found\n".to_vec());
+        };
+        let mut body = Vec::with_capacity(128);
+        let answered = tokio::time::timeout(
+            self.produce_timeout,
+            self.answer(endpoint, route, uri, headers, peer, &mut body),
+        )
+        .await;
+        let failure = match answered {
+            Ok(outcome) => outcome.err(),
+            Err(_) => Some(TrackerError::Internal(format!(
+                "no reply within the write timeout ({:?})",
+                self.produce_timeout
+            ))),
+        };
+        if let Some(error) = &failure {
+            if let TrackerError::Internal(reason) = error {
+                tracing::error!(error = %reason, path = uri.path(), "http request failed");
+            }
+            let (interval, min_interval) = self.tracker.intervals();
+            body.clear();
+            write_failure(&mut body, error.client_message(), interval, min_interval);
+        }
+        if self.request_timing {
+            tracing::debug!(
+                endpoint = ?endpoint,
+                failure = failure.as_ref().map_or("", TrackerError::client_message),
+                micros = started.elapsed().as_micros() as u64,
+                "http request timing"
+            );
+        }
+        reply(StatusCode::OK, body)
+    }
+
+    async fn answer(
+        &self,
+        endpoint: Endpoint,
+        route: Vec<(String, String)>,
+        uri: &Uri,
+        headers: &HeaderMap,
+        peer: IpAddr,
+        body: &mut Vec<u8>,
+    ) -> Result<(), TrackerError> {
+        let raw_query = uri.query().unwrap_or_default().as_bytes();
+        let query = Query::parse(raw_query)?;
+        let ip = self.client_ip(headers, peer)?;
+        match endpoint {
+            Endpoint::Announce => {
+                let (request, format) =
+                    parse_announce(&query, raw_query, route, ip, &self.options)?;
+                let response = self.tracker.announce(&request).await?;
+                write_announce(body, &response, format);
+            }
+            Endpoint::Scrape => {
+                let request =
+                    parse_scrape(&query, raw_query, route, ip, self.max_scrape_infohashes)?;
+                let response = self.tracker.scrape(&request).await?;
+                write_scrape(body, &response);
+            }
+        }
+        Ok(())
+    }
+
+    /// When a header carries the client address, its last instance holds the
+    /// right-most (the operator's proxy's) entry; see [`client_ip`].
+    fn client_ip(&self, headers: &HeaderMap, peer: IpAddr) -> Result<IpAddr, TrackerError> {
+        let Some((name, text)) = &self.real_ip_header else {
+            return Ok(client_ip(peer, "", None)?);
+        };
+        let value = headers
+            .get_all(name)
+            .iter()
+            .next_back()
+            .map(HeaderValue::as_bytes);
+        Ok(client_ip(peer, text, value)?)
+    }
+}
+
+/// The configured proxy header, checked once at bind time so a typo fails
+/// startup rather than every request.
+pub fn real_ip_header(config: &HttpConfig) -> anyhow::Result<Option<(HeaderName, String)>> {
+    match config.real_ip_header.as_str() {
+        "" => Ok(None),
+        name => {
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .with_context(|| format!("http.real_ip_header: {name:?} is not a header name"))?;
+            Ok(Some((header, name.to_string())))
+        }
+    }
+}
+
+fn reply(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, TEXT_PLAIN);
+    response
+}
