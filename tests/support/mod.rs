@@ -139,6 +139,25 @@ impl Running {
         );
     }
 
+    /// Waits until a log line contains `text`; panics with the log if not within [`STARTUP`].
+    pub fn wait_log(&self, text: &str) {
+        let deadline = Instant::now() + STARTUP;
+        while Instant::now() < deadline {
+            if self.stderr().contains(text) {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "no {text:?} in the log after {STARTUP:?}:\n{}",
+            self.stderr()
+        );
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        self.child.as_mut().unwrap().try_wait().unwrap().is_none()
+    }
+
     pub fn signal(&self, signal: i32) {
         // The `kill` utility sends it: no libc dependency just for tests.
         let status = Command::new("kill")
