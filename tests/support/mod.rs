@@ -69,13 +69,25 @@ pub struct Running {
 impl Running {
     /// Starts `chihaya` with these arguments (plus `-c FILE` when given a config).
     pub fn start(config: Option<ConfigFile>, args: &[&str]) -> Running {
+        Running::start_with_env(config, args, None)
+    }
+
+    /// As [`Running::start`], with `RUST_LOG` set to `rust_log` (or unset).
+    pub fn start_with_env(
+        config: Option<ConfigFile>,
+        args: &[&str],
+        rust_log: Option<&str>,
+    ) -> Running {
         let mut cmd = Command::new(BIN);
         if let Some(c) = &config {
             cmd.arg("-c").arg(&c.path);
         }
+        match rust_log {
+            Some(filter) => cmd.env("RUST_LOG", filter),
+            None => cmd.env_remove("RUST_LOG"),
+        };
         let mut child = cmd
             .args(args)
-            .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
