@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod e2e;
 pub mod frontend;
 pub mod middleware;
 pub mod protocol;
