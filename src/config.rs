@@ -14,7 +14,13 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize};
+
+mod addr;
+pub mod duration;
+mod storage;
+
+pub use storage::{MemoryConfig, StorageConfig};
 
 /// The file as a whole: everything lives under the `chihaya:` root key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -41,10 +47,10 @@ pub struct Config {
     pub udp: Option<UdpConfig>,
     pub storage: StorageConfig,
     /// Hooks run before the swarm is touched; `null` (an empty YAML key) is no hooks.
-    #[serde(deserialize_with = "null_as_empty")]
+    #[serde(deserialize_with = "null_as_default")]
     pub prehooks: Vec<HookConfig>,
     /// Hooks run after the reply is decided.
-    #[serde(deserialize_with = "null_as_empty")]
+    #[serde(deserialize_with = "null_as_default")]
     pub posthooks: Vec<HookConfig>,
 }
 
@@ -69,10 +75,10 @@ impl Default for Config {
 #[serde(deny_unknown_fields, default)]
 pub struct HttpConfig {
     /// Plain HTTP listener; empty disables it (as in Go chihaya).
-    #[serde(with = "opt_addr")]
+    #[serde(with = "addr")]
     pub addr: Option<SocketAddr>,
     /// HTTPS listener; needs `tls_cert_path` and `tls_key_path`.
-    #[serde(with = "opt_addr")]
+    #[serde(with = "addr")]
     pub https_addr: Option<SocketAddr>,
     pub tls_cert_path: String,
     pub tls_key_path: String,
@@ -124,7 +130,7 @@ impl Default for HttpConfig {
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct UdpConfig {
-    #[serde(with = "opt_addr")]
+    #[serde(with = "addr")]
     pub addr: Option<SocketAddr>,
     /// Leeway on a connection ID's timestamp, on top of `connection_id_lifetime`.
     #[serde(with = "duration")]
@@ -154,48 +160,6 @@ impl Default for UdpConfig {
             max_numwant: 100,
             default_numwant: 50,
             max_scrape_infohashes: 50,
-        }
-    }
-}
-
-/// `storage: {name: ..., config: {...}}`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(tag = "name", content = "config", deny_unknown_fields)]
-pub enum StorageConfig {
-    #[serde(rename = "memory")]
-    Memory(#[serde(default)] MemoryConfig),
-}
-
-impl Default for StorageConfig {
-    fn default() -> Self {
-        StorageConfig::Memory(MemoryConfig::default())
-    }
-}
-
-/// The in-memory engine's settings.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MemoryConfig {
-    /// How often stale peers are removed.
-    #[serde(with = "duration")]
-    pub gc_interval: Duration,
-    /// A peer not heard from for this long is stale.
-    #[serde(with = "duration")]
-    pub peer_lifetime: Duration,
-    /// Number of independently locked partitions.
-    pub shard_count: usize,
-    /// How often swarm gauges are refreshed for metrics.
-    #[serde(with = "duration")]
-    pub prometheus_reporting_interval: Duration,
-}
-
-impl Default for MemoryConfig {
-    fn default() -> Self {
-        MemoryConfig {
-            gc_interval: Duration::from_secs(3 * 60),
-            peer_lifetime: Duration::from_secs(31 * 60),
-            shard_count: 1024,
-            prometheus_reporting_interval: Duration::from_secs(1),
         }
     }
 }
@@ -328,83 +292,11 @@ fn validate_numwant(section: &str, default: u32, max: u32) -> Result<(), ConfigE
     Ok(())
 }
 
-fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+/// A missing or `null` section means "all defaults", as in Go chihaya.
+fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
-    T: Deserialize<'de>,
+    T: Deserialize<'de> + Default,
 {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
-
-/// Go-style durations: `"30m"`, `"1m30s"`, `"500ms"`. A bare integer is
-/// taken as nanoseconds, as Go's YAML decoding of a `time.Duration` does.
-pub mod duration {
-    use super::*;
-
-    pub fn parse(text: &str) -> Result<Duration, String> {
-        let nanos = go_parse_duration::parse_duration(text.trim())
-            .map_err(|_| format!("invalid duration {text:?} (expected e.g. \"30m\", \"5s\")"))?;
-        u64::try_from(nanos)
-            .map(Duration::from_nanos)
-            .map_err(|_| format!("invalid duration {text:?}: must not be negative"))
-    }
-
-    pub fn format(d: &Duration) -> String {
-        let secs = d.as_secs();
-        if d.subsec_nanos() != 0 {
-            format!("{}ms", d.as_millis())
-        } else if secs != 0 && secs % 3600 == 0 {
-            format!("{}h", secs / 3600)
-        } else if secs != 0 && secs % 60 == 0 {
-            format!("{}m", secs / 60)
-        } else {
-            format!("{secs}s")
-        }
-    }
-
-    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&format(d))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Nanos(u64),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Text(t) => parse(&t).map_err(serde::de::Error::custom),
-            Raw::Nanos(n) => Ok(Duration::from_nanos(n)),
-        }
-    }
-}
-
-/// Listen addresses: `""` (or absent) is "not listening".
-mod opt_addr {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(a: &Option<SocketAddr>, s: S) -> Result<S::Ok, S::Error> {
-        match a {
-            Some(a) => s.serialize_str(&a.to_string()),
-            None => s.serialize_str(""),
-        }
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
-        let text = Option::<String>::deserialize(d)?.unwrap_or_default();
-        if text.is_empty() {
-            return Ok(None);
-        }
-        // Go accepts ":6969" for "every interface"; that is the dual-stack [::].
-        let text = match text.strip_prefix(':') {
-            Some(port) => format!("[::]:{port}"),
-            None => text,
-        };
-        text.parse().map(Some).map_err(|_| {
-            serde::de::Error::custom(format!(
-                "invalid address {text:?} (expected host:port, e.g. \"0.0.0.0:6969\" or \"[::]:6969\")"
-            ))
-        })
-    }
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }

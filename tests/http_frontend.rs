@@ -1,9 +1,5 @@
 //! The HTTP frontend over real loopback sockets, spoken to in raw HTTP/1.1 so
 //! every byte the client sees is asserted.
-//!
-//! Tests marked `#[ignore = "needs the memory engine"]` check swarm contents
-//! (peers handed out, seeder/leecher counts) and only pass once the real
-//! memory storage engine is in the build; everything else holds with any engine.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -504,7 +500,6 @@ fn counts(reply: &Reply) -> (i64, i64) {
 }
 
 #[tokio::test]
-#[ignore = "needs the memory engine"]
 async fn peers_meet_and_are_counted() {
     let server = Server::start(plain("127.0.0.1:0")).await;
     let leecher = exchange(
@@ -540,7 +535,6 @@ async fn peers_meet_and_are_counted() {
 }
 
 #[tokio::test]
-#[ignore = "needs the memory engine"]
 async fn forwarded_address_is_what_other_peers_see() {
     let server = Server::start(HttpConfig {
         real_ip_header: "X-Forwarded-For".into(),

@@ -1,1 +1,165 @@
-//! Wiring: config → storage → tracker → frontends; signals and shutdown. Stub.
+//! Wiring: config → storage → tracker → frontends, and a clean stop.
+//!
+//! [`run`] owns every long-running task of the tracker. They all watch one
+//! cancellation token; when it fires (a signal, or a frontend that died),
+//! frontends stop accepting and finish what is in flight, maintenance stops,
+//! and `run` returns within [`SHUTDOWN_GRACE`] no matter what a task does.
+
+mod frontends;
+mod gc;
+pub mod signals;
+mod stats;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+use tracing::{info, warn};
+
+use crate::config::{Config, StorageConfig};
+use crate::middleware::Tracker;
+use crate::storage::Storage;
+
+use gc::GcTotals;
+
+/// How long in-flight requests get to finish once shutdown starts. Clients
+/// retry announces, so a slow straggler is cut off rather than waited for.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// Runs the tracker until `shutdown` is cancelled (or a frontend fails).
+///
+/// Returns an error if a frontend cannot bind (the message names the
+/// address) or stops on its own; `Ok` after an orderly shutdown.
+pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let started = Instant::now();
+    info!(version = env!("CARGO_PKG_VERSION"), "chihaya starting");
+    let storage = Arc::new(Storage::from_config(&config.storage));
+    let tracker = Arc::new(Tracker::new(&config, storage.clone()));
+    let frontends = frontends::bind_all(&config).await?;
+    if frontends.is_empty() {
+        return Err(anyhow!(
+            "no frontend configured: add an `http:` or `udp:` section under `chihaya:`"
+        ));
+    }
+
+    // A child token, so a failing frontend can stop the others without
+    // pretending the caller asked for shutdown.
+    let stop = shutdown.child_token();
+    let mut serving = JoinSet::new();
+    for frontend in frontends {
+        for addr in frontend.local_addrs() {
+            info!(frontend = frontend.name(), %addr, "listening");
+        }
+        serving.spawn(frontend.serve(tracker.clone(), stop.clone()));
+    }
+    let StorageConfig::Memory(memory) = &config.storage;
+    let gc = tokio::spawn(gc::run(
+        storage.clone(),
+        memory.gc_interval,
+        memory.peer_lifetime,
+        stop.clone(),
+    ));
+    let stats = tokio::spawn(stats::run(
+        storage.clone(),
+        memory.prometheus_reporting_interval,
+        stop.clone(),
+    ));
+
+    let failure = first_failure(&mut serving, &stop).await;
+    stop.cancel();
+    info!("shutting down: no new requests, finishing those in flight");
+    let gc_totals = drain(serving, gc, stats).await;
+    summarize(&storage, started, gc_totals).await;
+    failure.map_or(Ok(()), Err)
+}
+
+/// Waits for shutdown, or for a frontend to stop by itself (which is a failure:
+/// they only return early when their socket broke).
+async fn first_failure(
+    serving: &mut JoinSet<Served>,
+    stop: &CancellationToken,
+) -> Option<anyhow::Error> {
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => None,
+        Some(done) = serving.join_next() => {
+            // It may have returned because shutdown began in the meantime.
+            if stop.is_cancelled() {
+                report_stopped(done);
+                return None;
+            }
+            Some(match done {
+                Ok((name, Ok(()))) => anyhow!("the {name} frontend stopped unexpectedly"),
+                Ok((name, Err(e))) => e.context(format!("the {name} frontend failed")),
+                Err(e) => anyhow!(e).context("a frontend task panicked"),
+            })
+        }
+    }
+}
+
+/// A frontend task's end: its name and how its serving ended.
+type Served = (&'static str, anyhow::Result<()>);
+
+fn report_stopped(done: Result<Served, tokio::task::JoinError>) {
+    match done {
+        Ok((name, Ok(()))) => info!(frontend = name, "frontend stopped"),
+        Ok((name, Err(e))) => warn!(frontend = name, "frontend stopped with an error: {e:#}"),
+        Err(e) => warn!("a frontend task failed: {e}"),
+    }
+}
+
+/// Waits, bounded by [`SHUTDOWN_GRACE`], for every task; aborts stragglers.
+async fn drain(
+    mut serving: JoinSet<Served>,
+    gc: tokio::task::JoinHandle<GcTotals>,
+    stats: tokio::task::JoinHandle<()>,
+) -> GcTotals {
+    let frontends_done = async {
+        while let Some(done) = serving.join_next().await {
+            report_stopped(done);
+        }
+    };
+    if tokio::time::timeout(SHUTDOWN_GRACE, frontends_done)
+        .await
+        .is_err()
+    {
+        warn!(
+            "frontends did not finish within {SHUTDOWN_GRACE:?}; dropping their remaining requests"
+        );
+        serving.abort_all();
+    }
+    stats.abort();
+    match tokio::time::timeout(Duration::from_secs(1), gc).await {
+        Ok(Ok(totals)) => totals,
+        _ => {
+            warn!("garbage collector did not stop in time");
+            GcTotals::default()
+        }
+    }
+}
+
+/// One line an operator can read after the fact: how long, how big, how much swept.
+async fn summarize(storage: &Storage, started: Instant, gc: GcTotals) {
+    let uptime = started.elapsed().as_secs();
+    match storage.stats().await {
+        Ok(s) => info!(
+            uptime_secs = uptime,
+            torrents = s.torrents,
+            seeders = s.seeders,
+            leechers = s.leechers,
+            gc_runs = gc.runs,
+            gc_peers_removed = gc.peers_removed,
+            gc_swarms_removed = gc.swarms_removed,
+            "tracker stopped"
+        ),
+        Err(e) => warn!(
+            uptime_secs = uptime,
+            "tracker stopped; final storage stats unavailable: {e}"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests;

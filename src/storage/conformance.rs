@@ -1,1 +1,643 @@
-//! The conformance suite every storage engine must pass. Stub.
+//! The conformance suite every storage engine must pass.
+//!
+//! It speaks only to [`Storage`], so any engine can run it: give
+//! [`run_all`] a factory that builds a fresh, empty store, e.g.
+//!
+//! ```ignore
+//! storage::conformance::run_all(|| async { Storage::Memory(MemoryStorage::new(&cfg)) }).await;
+//! ```
+//!
+//! Every check gets its own store from the factory (an engine backed by a
+//! shared server must hand out an empty one each time, e.g. by flushing or by
+//! a fresh key prefix), because the statistics and garbage collection checks
+//! look at the whole store. Each check is also public on its own, so an
+//! engine's test can run one at a time. A failing check panics with a message
+//! that says which rule of the storage contract was broken.
+//!
+//! The suite uses the real clock (engines stamp peers with the time of the
+//! announce), so its garbage collection cutoffs are an hour away from now in
+//! either direction and cannot be confused by a slow machine.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use super::{AnnounceOutcome, Storage, StoreStats};
+use crate::protocol::{AnnounceRequest, Event, InfoHash, Params, Peer, PeerId, Scrape};
+
+/// Runs every check, each on a fresh store from `make`.
+pub async fn run_all<F, Fut>(make: F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Storage>,
+{
+    first_announce_gets_no_peers(make().await).await;
+    two_first_announces_see_each_other(make().await).await;
+    concurrent_first_announces_see_each_other(make().await).await;
+    never_yourself(make().await).await;
+    peers_are_keyed_by_ip_and_port(make().await).await;
+    stopped_removes_the_peer(make().await).await;
+    stopped_from_unknown_peer_adds_nothing(make().await).await;
+    completed_makes_a_seeder_and_counts_one_snatch(make().await).await;
+    left_zero_is_a_seeder(make().await).await;
+    seeder_and_leecher_switch_roles(make().await).await;
+    paused_and_none_are_refreshes(make().await).await;
+    leechers_get_seeders_first(make().await).await;
+    seeders_get_only_leechers(make().await).await;
+    numwant_is_respected(make().await).await;
+    address_families_are_apart_but_counted_together(make().await).await;
+    selection_starts_at_random(make().await).await;
+    scrape_follows_request_order(make().await).await;
+    stats_count_the_whole_store(make().await).await;
+    gc_with_future_cutoff_removes_everything(make().await).await;
+    gc_with_past_cutoff_removes_nothing(make().await).await;
+    concurrent_announces_are_all_counted(make().await).await;
+}
+
+/// A client of the suite: where it is and who it says it is.
+#[derive(Clone, Copy, Debug)]
+struct Client {
+    ip: IpAddr,
+    port: u16,
+    id: PeerId,
+}
+
+impl Client {
+    fn v4(n: u8) -> Self {
+        Client {
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)),
+            port: 6881,
+            id: PeerId([n; 20]),
+        }
+    }
+
+    fn v6(n: u8) -> Self {
+        Client {
+            ip: IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, u16::from(n))),
+            port: 6881,
+            id: PeerId([0x80 | n; 20]),
+        }
+    }
+
+    fn peer(&self) -> Peer {
+        Peer {
+            id: self.id,
+            ip: self.ip,
+            port: self.port,
+        }
+    }
+
+    /// A plain refresh announce with 1000 bytes left and 50 peers wanted.
+    fn leech(&self, hash: InfoHash) -> AnnounceRequest {
+        AnnounceRequest {
+            info_hash: hash,
+            peer_id: self.id,
+            ip: self.ip,
+            port: self.port,
+            uploaded: 0,
+            downloaded: 0,
+            left: 1000,
+            event: Event::None,
+            numwant: 50,
+            key: None,
+            params: Params::default(),
+        }
+    }
+
+    fn seed(&self, hash: InfoHash) -> AnnounceRequest {
+        AnnounceRequest {
+            left: 0,
+            ..self.leech(hash)
+        }
+    }
+}
+
+fn with_event(req: AnnounceRequest, event: Event) -> AnnounceRequest {
+    AnnounceRequest { event, ..req }
+}
+
+fn with_numwant(req: AnnounceRequest, numwant: u32) -> AnnounceRequest {
+    AnnounceRequest { numwant, ..req }
+}
+
+fn hash(n: u8) -> InfoHash {
+    InfoHash([n; 20])
+}
+
+fn counts(complete: u32, incomplete: u32, downloaded: u32) -> Scrape {
+    Scrape {
+        complete,
+        incomplete,
+        downloaded,
+    }
+}
+
+async fn announce(store: &Storage, req: AnnounceRequest) -> AnnounceOutcome {
+    store.announce(&req).await.expect("announce failed")
+}
+
+async fn scrape_one(store: &Storage, hash: InfoHash) -> Scrape {
+    let mut all = store.scrape(&[hash]).await.expect("scrape failed");
+    assert_eq!(all.len(), 1, "scrape of one hash must return one entry");
+    all.remove(0)
+}
+
+async fn stats(store: &Storage) -> StoreStats {
+    store.stats().await.expect("stats failed")
+}
+
+/// Announces each client as a leecher (seeder if `seed`), ignoring replies.
+async fn populate(store: &Storage, hash: InfoHash, clients: &[Client], seed: bool) {
+    for c in clients {
+        let req = if seed { c.seed(hash) } else { c.leech(hash) };
+        announce(store, req).await;
+    }
+}
+
+fn addrs(peers: &[Peer]) -> HashSet<(IpAddr, u16)> {
+    peers.iter().map(|p| (p.ip, p.port)).collect()
+}
+
+fn clients_v4(range: std::ops::Range<u8>) -> Vec<Client> {
+    range.map(Client::v4).collect()
+}
+
+pub async fn first_announce_gets_no_peers(store: Storage) {
+    let out = announce(&store, Client::v4(1).leech(hash(1))).await;
+    assert!(
+        out.peers.is_empty(),
+        "first announce got peers: {:?}",
+        out.peers
+    );
+    assert_eq!(
+        out.counts,
+        counts(0, 1, 0),
+        "first leecher must count itself"
+    );
+    let out = announce(&store, Client::v4(1).seed(hash(2))).await;
+    assert!(
+        out.peers.is_empty(),
+        "first announce got peers: {:?}",
+        out.peers
+    );
+    assert_eq!(
+        out.counts,
+        counts(1, 0, 0),
+        "first seeder must count itself"
+    );
+}
+
+pub async fn two_first_announces_see_each_other(store: Storage) {
+    let (a, b) = (Client::v4(1), Client::v4(2));
+    announce(&store, a.leech(hash(1))).await;
+    let out = announce(&store, b.leech(hash(1))).await;
+    assert_eq!(
+        out.peers,
+        vec![a.peer()],
+        "second announcer must get the first"
+    );
+    assert_eq!(out.counts, counts(0, 2, 0));
+    let out = announce(&store, a.leech(hash(1))).await;
+    assert_eq!(
+        out.peers,
+        vec![b.peer()],
+        "first announcer must get the second"
+    );
+}
+
+/// The race of Go chihaya's issue #457: if update and selection were separate
+/// steps, two simultaneous first announces could both find an empty swarm.
+pub async fn concurrent_first_announces_see_each_other(store: Storage) {
+    for round in 0..50u8 {
+        let (a, b) = (Client::v4(1), Client::v4(2));
+        let (ra, rb) = (a.leech(hash(round)), b.leech(hash(round)));
+        let (oa, ob) = tokio::join!(store.announce(&ra), store.announce(&rb));
+        let (oa, ob) = (oa.expect("announce failed"), ob.expect("announce failed"));
+        let saw = oa.peers == vec![b.peer()] || ob.peers == vec![a.peer()];
+        assert!(
+            saw,
+            "two first announces missed each other: {oa:?} / {ob:?}"
+        );
+        let later = oa.counts.incomplete.max(ob.counts.incomplete);
+        assert_eq!(later, 2, "the later of two announces must count both");
+    }
+}
+
+pub async fn never_yourself(store: Storage) {
+    let me = Client::v4(1);
+    announce(&store, me.leech(hash(1))).await;
+    let out = announce(&store, me.leech(hash(1))).await;
+    assert!(
+        out.peers.is_empty(),
+        "a lone peer got itself back: {:?}",
+        out.peers
+    );
+    let others = clients_v4(2..6);
+    populate(&store, hash(1), &others, false).await;
+    for numwant in [1, 3, 4, 50] {
+        let out = announce(&store, with_numwant(me.leech(hash(1)), numwant)).await;
+        assert!(
+            !addrs(&out.peers).contains(&(me.ip, me.port)),
+            "announcer got itself (numwant {numwant}): {:?}",
+            out.peers
+        );
+    }
+}
+
+pub async fn peers_are_keyed_by_ip_and_port(store: Storage) {
+    let a = Client::v4(1);
+    let same_id_elsewhere = Client {
+        ip: Client::v4(2).ip,
+        ..a
+    };
+    let same_ip_other_port = Client {
+        port: 7000,
+        id: PeerId([9; 20]),
+        ..a
+    };
+    announce(&store, a.leech(hash(1))).await;
+    let out = announce(&store, same_id_elsewhere.leech(hash(1))).await;
+    assert_eq!(
+        out.counts.incomplete, 2,
+        "same peer_id from another IP is another peer"
+    );
+    let out = announce(&store, same_ip_other_port.leech(hash(1))).await;
+    assert_eq!(
+        out.counts.incomplete, 3,
+        "same IP on another port is another peer"
+    );
+
+    let impostor_id = Client {
+        id: PeerId([7; 20]),
+        ..a
+    };
+    let out = announce(&store, impostor_id.leech(hash(1))).await;
+    assert_eq!(
+        out.counts.incomplete, 3,
+        "same IP and port must replace, not add"
+    );
+    let out = announce(&store, Client::v4(3).leech(hash(1))).await;
+    let ids: Vec<PeerId> = out
+        .peers
+        .iter()
+        .filter(|p| (p.ip, p.port) == (a.ip, a.port))
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        ids,
+        vec![impostor_id.id],
+        "the latest peer_id at an IP and port wins"
+    );
+}
+
+pub async fn stopped_removes_the_peer(store: Storage) {
+    let (a, b) = (Client::v4(1), Client::v4(2));
+    populate(&store, hash(1), &[a, b], false).await;
+    let out = announce(&store, with_event(b.leech(hash(1)), Event::Stopped)).await;
+    assert!(
+        out.peers.is_empty(),
+        "a stopped announcer got peers: {:?}",
+        out.peers
+    );
+    assert_eq!(out.counts, counts(0, 1, 0), "stopped must remove the peer");
+    let out = announce(&store, a.leech(hash(1))).await;
+    assert!(
+        out.peers.is_empty(),
+        "a stopped peer is still handed out: {:?}",
+        out.peers
+    );
+    let out = announce(&store, with_event(a.leech(hash(1)), Event::Stopped)).await;
+    assert_eq!(out.counts, counts(0, 0, 0));
+    assert_eq!(
+        stats(&store).await,
+        StoreStats::default(),
+        "last peer stopped: nothing left"
+    );
+}
+
+/// Transmission sends `stopped` before `started` for a new torrent: answer it,
+/// but do not let it join the swarm.
+pub async fn stopped_from_unknown_peer_adds_nothing(store: Storage) {
+    let out = announce(
+        &store,
+        with_event(Client::v4(1).leech(hash(1)), Event::Stopped),
+    )
+    .await;
+    assert_eq!(
+        out,
+        AnnounceOutcome::default(),
+        "stopped to an unknown torrent"
+    );
+    assert_eq!(
+        stats(&store).await.torrents,
+        0,
+        "a stopped announce created a torrent"
+    );
+
+    announce(&store, Client::v4(2).seed(hash(1))).await;
+    let out = announce(
+        &store,
+        with_event(Client::v4(3).leech(hash(1)), Event::Stopped),
+    )
+    .await;
+    assert!(
+        out.peers.is_empty(),
+        "a stopped announcer got peers: {:?}",
+        out.peers
+    );
+    assert_eq!(
+        out.counts,
+        counts(1, 0, 0),
+        "a stopped unknown peer must not be added"
+    );
+}
+
+pub async fn completed_makes_a_seeder_and_counts_one_snatch(store: Storage) {
+    let (a, b) = (Client::v4(1), Client::v4(2));
+    announce(&store, a.leech(hash(1))).await;
+    let out = announce(&store, with_event(a.seed(hash(1)), Event::Completed)).await;
+    assert_eq!(
+        out.counts,
+        counts(1, 0, 1),
+        "completed must move the leecher to seeders"
+    );
+    let out = announce(&store, with_event(a.seed(hash(1)), Event::Completed)).await;
+    assert_eq!(
+        out.counts,
+        counts(1, 0, 1),
+        "a seeder's repeated completed counted twice"
+    );
+    let out = announce(&store, with_event(b.seed(hash(1)), Event::Completed)).await;
+    assert_eq!(
+        out.counts,
+        counts(2, 0, 2),
+        "completed from an unknown peer must count"
+    );
+    assert_eq!(scrape_one(&store, hash(1)).await, counts(2, 0, 2));
+}
+
+pub async fn left_zero_is_a_seeder(store: Storage) {
+    let out = announce(
+        &store,
+        with_event(Client::v4(1).seed(hash(1)), Event::Started),
+    )
+    .await;
+    assert_eq!(
+        out.counts,
+        counts(1, 0, 0),
+        "left=0 must be a seeder, with no snatch"
+    );
+}
+
+pub async fn seeder_and_leecher_switch_roles(store: Storage) {
+    let a = Client::v4(1);
+    let steps = [
+        (false, counts(0, 1, 0)),
+        (true, counts(1, 0, 0)),
+        (false, counts(0, 1, 0)),
+    ];
+    for (seed, want) in steps {
+        let req = if seed {
+            a.seed(hash(1))
+        } else {
+            a.leech(hash(1))
+        };
+        let out = announce(&store, req).await;
+        assert_eq!(
+            out.counts, want,
+            "a peer switching roles must move, never be both"
+        );
+    }
+}
+
+pub async fn paused_and_none_are_refreshes(store: Storage) {
+    let (a, b) = (Client::v4(1), Client::v4(2));
+    populate(&store, hash(1), &[a], true).await;
+    for event in [Event::Started, Event::Paused, Event::None] {
+        let out = announce(&store, with_event(b.leech(hash(1)), event)).await;
+        assert_eq!(
+            out.counts,
+            counts(1, 1, 0),
+            "{event:?} must be a plain refresh"
+        );
+        assert_eq!(out.peers, vec![a.peer()], "{event:?} must get peers");
+    }
+}
+
+pub async fn leechers_get_seeders_first(store: Storage) {
+    let seeders = clients_v4(1..4);
+    let leechers = clients_v4(4..7);
+    populate(&store, hash(1), &seeders, true).await;
+    populate(&store, hash(1), &leechers, false).await;
+    let me = Client::v4(9);
+    let seeder_addrs = addrs(&seeders.iter().map(Client::peer).collect::<Vec<_>>());
+
+    let out = announce(&store, with_numwant(me.leech(hash(1)), 3)).await;
+    assert_eq!(
+        addrs(&out.peers),
+        seeder_addrs,
+        "a leecher wanting 3 must get the 3 seeders"
+    );
+    let out = announce(&store, with_numwant(me.leech(hash(1)), 5)).await;
+    assert_eq!(out.peers.len(), 5);
+    assert_eq!(
+        addrs(&out.peers[..3]),
+        seeder_addrs,
+        "seeders must come first"
+    );
+    let out = announce(&store, me.leech(hash(1))).await;
+    assert_eq!(
+        out.peers.len(),
+        6,
+        "a leecher must get every other peer when it wants more"
+    );
+}
+
+pub async fn seeders_get_only_leechers(store: Storage) {
+    let seeders = clients_v4(1..4);
+    populate(&store, hash(1), &seeders, true).await;
+    let me = Client::v4(9);
+    let out = announce(&store, me.seed(hash(1))).await;
+    assert!(
+        out.peers.is_empty(),
+        "a seeder got seeders: {:?}",
+        out.peers
+    );
+    let leechers = clients_v4(4..7);
+    populate(&store, hash(1), &leechers, false).await;
+    let out = announce(&store, me.seed(hash(1))).await;
+    let leecher_addrs = addrs(&leechers.iter().map(Client::peer).collect::<Vec<_>>());
+    assert_eq!(
+        addrs(&out.peers),
+        leecher_addrs,
+        "a seeder must get exactly the leechers"
+    );
+}
+
+pub async fn numwant_is_respected(store: Storage) {
+    populate(&store, hash(1), &clients_v4(1..11), false).await;
+    let me = Client::v4(20);
+    let out = announce(&store, with_numwant(me.leech(hash(1)), 4)).await;
+    assert_eq!(out.peers.len(), 4, "numwant 4");
+    let out = announce(&store, with_numwant(me.leech(hash(1)), 0)).await;
+    assert!(out.peers.is_empty(), "numwant 0 got peers: {:?}", out.peers);
+    assert_eq!(out.counts, counts(0, 11, 0), "numwant 0 still gets counts");
+}
+
+pub async fn address_families_are_apart_but_counted_together(store: Storage) {
+    let (a4, b4, a6, b6) = (Client::v4(1), Client::v4(2), Client::v6(1), Client::v6(2));
+    announce(&store, a4.leech(hash(1))).await;
+    let out = announce(&store, a6.seed(hash(1))).await;
+    assert!(
+        out.peers.is_empty(),
+        "an IPv6 peer got IPv4 peers: {:?}",
+        out.peers
+    );
+    assert_eq!(
+        out.counts,
+        counts(1, 1, 0),
+        "counts must cover both families"
+    );
+    let out = announce(&store, b4.leech(hash(1))).await;
+    assert_eq!(
+        out.peers,
+        vec![a4.peer()],
+        "an IPv4 peer must get only IPv4 peers"
+    );
+    let out = announce(&store, b6.leech(hash(1))).await;
+    assert_eq!(
+        out.peers,
+        vec![a6.peer()],
+        "an IPv6 peer must get only IPv6 peers"
+    );
+    assert_eq!(out.counts, counts(1, 3, 0));
+}
+
+/// With a fixed starting point, peers past the first `numwant` would never be
+/// handed out, and a swarm would split into cliques.
+pub async fn selection_starts_at_random(store: Storage) {
+    let seeders = clients_v4(1..10);
+    populate(&store, hash(1), &seeders, true).await;
+    let me = with_numwant(Client::v4(20).leech(hash(1)), 2);
+    let mut seen = HashSet::new();
+    // Each peer misses one announce with probability 7/9; 300 misses in a row is ~1e-33.
+    for _ in 0..300 {
+        seen.extend(addrs(&announce(&store, me.clone()).await.peers));
+        if seen.len() == seeders.len() {
+            return;
+        }
+    }
+    panic!(
+        "after 300 announces only {} of {} peers were ever handed out",
+        seen.len(),
+        seeders.len()
+    );
+}
+
+pub async fn scrape_follows_request_order(store: Storage) {
+    populate(&store, hash(1), &clients_v4(1..3), false).await;
+    populate(&store, hash(2), &clients_v4(1..4), true).await;
+    let asked = [hash(2), hash(99), hash(1), hash(2)];
+    let got = store.scrape(&asked).await.expect("scrape failed");
+    let want = vec![
+        counts(3, 0, 0),
+        Scrape::default(),
+        counts(0, 2, 0),
+        counts(3, 0, 0),
+    ];
+    assert_eq!(
+        got, want,
+        "scrape must answer each hash in request order, unknown as zero"
+    );
+    assert!(store.scrape(&[]).await.expect("scrape failed").is_empty());
+}
+
+pub async fn stats_count_the_whole_store(store: Storage) {
+    assert_eq!(
+        stats(&store).await,
+        StoreStats::default(),
+        "a new store must be empty"
+    );
+    populate(&store, hash(1), &clients_v4(1..3), false).await;
+    populate(&store, hash(2), &clients_v4(1..4), true).await;
+    announce(&store, Client::v6(1).leech(hash(2))).await;
+    let want = StoreStats {
+        torrents: 2,
+        seeders: 3,
+        leechers: 3,
+    };
+    assert_eq!(stats(&store).await, want);
+}
+
+/// Fills three torrents, both families, seeders and leechers: 12 peers.
+async fn fill_for_gc(store: &Storage) {
+    for n in 1..4 {
+        populate(store, hash(n), &clients_v4(1..3), false).await;
+        populate(store, hash(n), &[Client::v4(3)], true).await;
+        populate(store, hash(n), &[Client::v6(1)], n % 2 == 0).await;
+    }
+}
+
+pub async fn gc_with_future_cutoff_removes_everything(store: Storage) {
+    fill_for_gc(&store).await;
+    let cutoff = SystemTime::now() + Duration::from_secs(3600);
+    let gc = store.collect_garbage(cutoff).await.expect("gc failed");
+    assert_eq!(
+        gc.peers_removed, 12,
+        "every peer is older than a future cutoff"
+    );
+    assert_eq!(gc.swarms_removed, 3, "torrents left empty must be dropped");
+    assert_eq!(
+        stats(&store).await,
+        StoreStats::default(),
+        "nothing may remain after gc"
+    );
+    assert_eq!(scrape_one(&store, hash(1)).await, Scrape::default());
+    let out = announce(&store, Client::v4(9).leech(hash(1))).await;
+    assert!(
+        out.peers.is_empty(),
+        "collected peers are still handed out: {:?}",
+        out.peers
+    );
+}
+
+pub async fn gc_with_past_cutoff_removes_nothing(store: Storage) {
+    fill_for_gc(&store).await;
+    let before = stats(&store).await;
+    let cutoff = SystemTime::now() - Duration::from_secs(3600);
+    let gc = store.collect_garbage(cutoff).await.expect("gc failed");
+    assert_eq!(gc.peers_removed, 0, "fresh peers were collected");
+    assert_eq!(gc.swarms_removed, 0, "live torrents were dropped");
+    assert_eq!(stats(&store).await, before);
+    assert_eq!(before.torrents, 3);
+}
+
+/// Many announces at once to one torrent (bounded: 200 peers in 8 tasks);
+/// afterwards every one of them is counted, once.
+pub async fn concurrent_announces_are_all_counted(store: Storage) {
+    let store = Arc::new(store);
+    let mut tasks = tokio::task::JoinSet::new();
+    for task in 0..8u8 {
+        let store = Arc::clone(&store);
+        tasks.spawn(async move {
+            for n in 0..25u8 {
+                let c = Client {
+                    port: 1000 + u16::from(task) * 100 + u16::from(n),
+                    ..Client::v4(task)
+                };
+                let req = if n % 2 == 0 {
+                    c.seed(hash(1))
+                } else {
+                    c.leech(hash(1))
+                };
+                announce(&store, req).await;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("an announcing task panicked");
+    }
+    assert_eq!(scrape_one(&store, hash(1)).await, counts(104, 96, 0));
+}

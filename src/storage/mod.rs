@@ -30,6 +30,7 @@ pub struct AnnounceOutcome {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct GcStats {
     pub peers_removed: u64,
+    /// Torrents dropped because no peer of either address family was left.
     pub swarms_removed: u64,
 }
 
@@ -60,8 +61,9 @@ impl Storage {
 
     /// Records the announce and picks the announcer's peers, atomically.
     ///
-    /// `stopped` removes the peer; `completed` makes it a seeder and counts a
-    /// snatch (once per peer); `left == 0` makes it a seeder.
+    /// `stopped` removes the peer (and never adds one); `completed` makes it a
+    /// seeder and counts a snatch unless it already was a seeder; `left == 0`
+    /// makes it a seeder. The conformance suite spells out the whole contract.
     pub async fn announce(&self, req: &AnnounceRequest) -> Result<AnnounceOutcome, StorageError> {
         match self {
             Storage::Memory(m) => Ok(m.announce(req, SystemTime::now())),

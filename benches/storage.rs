@@ -1,0 +1,114 @@
+//! The memory engine's hot paths: an announce into a small and a large swarm,
+//! a scrape, and a garbage collection pass over 100k peers.
+//!
+//! `cargo bench --bench storage -- --warm-up-time 1 --measurement-time 3`
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, SystemTime};
+
+use chihaya::config::MemoryConfig;
+use chihaya::protocol::{AnnounceRequest, Event, InfoHash, Params, PeerId};
+use chihaya::storage::memory::MemoryStorage;
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+
+fn store() -> MemoryStorage {
+    MemoryStorage::new(&MemoryConfig::default())
+}
+
+fn hash(n: u32) -> InfoHash {
+    let mut h = [0u8; 20];
+    h[..4].copy_from_slice(&n.to_be_bytes());
+    InfoHash(h)
+}
+
+/// Peer `n` of a torrent: a distinct address per peer, half of them seeders.
+fn request(torrent: u32, n: u32) -> AnnounceRequest {
+    AnnounceRequest {
+        info_hash: hash(torrent),
+        peer_id: PeerId([n as u8; 20]),
+        ip: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)),
+        port: 6881,
+        uploaded: 0,
+        downloaded: 0,
+        left: u64::from(n % 2),
+        event: Event::None,
+        numwant: 50,
+        key: None,
+        params: Params::default(),
+    }
+}
+
+fn fill(store: &MemoryStorage, torrents: u32, peers_each: u32) {
+    let now = SystemTime::now();
+    for t in 0..torrents {
+        for n in 0..peers_each {
+            store.announce(&request(t, n), now);
+        }
+    }
+}
+
+fn announce(c: &mut Criterion) {
+    let mut group = c.benchmark_group("announce");
+    for swarm in [10, 1000] {
+        let s = store();
+        fill(&s, 1, swarm);
+        // A leecher of the swarm re-announcing: update plus 50 peers (or all 9).
+        let req = request(0, 1);
+        group.bench_function(format!("refresh_in_swarm_of_{swarm}"), |b| {
+            b.iter(|| black_box(s.announce(black_box(&req), SystemTime::now())))
+        });
+    }
+    let s = store();
+    fill(&s, 1000, 1);
+    let mut n = 0u32;
+    group.bench_function("join_and_stop_in_1000_torrents", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            let mut req = request(n % 1000, 1000 + n % 1000);
+            s.announce(&req, SystemTime::now());
+            req.event = Event::Stopped;
+            black_box(s.announce(&req, SystemTime::now()))
+        })
+    });
+    group.finish();
+}
+
+fn scrape(c: &mut Criterion) {
+    let s = store();
+    fill(&s, 10_000, 3);
+    let hashes: Vec<InfoHash> = (0..74).map(|i| hash(i * 97 % 12_000)).collect();
+    c.bench_function("scrape/74_hashes_of_10k_torrents", |b| {
+        b.iter(|| black_box(s.scrape(black_box(&hashes))))
+    });
+}
+
+fn gc(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gc_100k_peers");
+    group.sample_size(10);
+    let past = SystemTime::now() - Duration::from_secs(3600);
+    let kept = store();
+    fill(&kept, 10_000, 10);
+    group.bench_function("keep_all", |b| {
+        b.iter(|| black_box(kept.collect_garbage(past)))
+    });
+    group.bench_function("remove_all", |b| {
+        b.iter_batched(
+            || {
+                let s = store();
+                fill(&s, 10_000, 10);
+                s
+            },
+            |s| {
+                let future = SystemTime::now() + Duration::from_secs(3600);
+                black_box(s.collect_garbage(future));
+                s
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, announce, scrape, gc);
+criterion_main!(benches);

@@ -1,0 +1,92 @@
+//! The in-memory engine: torrents spread over independently locked shards.
+//!
+//! An announce locks exactly one shard, once, for the update and the peer
+//! selection together, so two first announces to a torrent always see each
+//! other. Garbage collection and stats take one shard at a time, so a request
+//! never waits for more than one shard's worth of work.
+//!
+//! The layers, one file each: [`shard`] (a map of torrents behind one lock),
+//! [`torrent`] (IPv4 and IPv6 swarms plus the snatch count), [`swarm`] (the
+//! compact peer list of one address family), [`clock`] (coarse timestamps).
+
+mod clock;
+mod shard;
+mod swarm;
+mod torrent;
+
+#[cfg(test)]
+mod tests;
+
+use std::hash::{BuildHasher, RandomState};
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
+
+use self::clock::CoarseTime;
+use self::shard::Shard;
+use super::{AnnounceOutcome, GcStats, StoreStats};
+use crate::config::MemoryConfig;
+use crate::protocol::{AnnounceRequest, InfoHash, Scrape};
+
+pub struct MemoryStorage {
+    shards: Box<[Mutex<Shard>]>,
+    /// Picks a shard from an info hash. Randomly keyed per process: clients
+    /// choose info hashes, and with a fixed function they could pile every
+    /// torrent onto one shard and serialize the tracker on its lock.
+    router: RandomState,
+}
+
+impl MemoryStorage {
+    /// `shard_count` is validated by the config; 0 is treated as 1 anyway so
+    /// the engine cannot be built unusable.
+    pub fn new(config: &MemoryConfig) -> Self {
+        let shards = (0..config.shard_count.max(1))
+            .map(|_| Mutex::new(Shard::default()))
+            .collect();
+        MemoryStorage {
+            shards,
+            router: RandomState::new(),
+        }
+    }
+
+    fn shard(&self, hash: &InfoHash) -> &Mutex<Shard> {
+        let n = self.shards.len() as u64;
+        &self.shards[(self.router.hash_one(hash) % n) as usize]
+    }
+
+    pub fn announce(&self, req: &AnnounceRequest, now: SystemTime) -> AnnounceOutcome {
+        let now = CoarseTime::from_system(now);
+        self.shard(&req.info_hash).lock().announce(req, now)
+    }
+
+    pub fn scrape(&self, hashes: &[InfoHash]) -> Vec<Scrape> {
+        hashes
+            .iter()
+            .map(|hash| self.shard(hash).lock().scrape(hash))
+            .collect()
+    }
+
+    /// Removes peers last seen before `cutoff` (to the second, rounding in the
+    /// peers' favour) and the torrents left without peers.
+    pub fn collect_garbage(&self, cutoff: SystemTime) -> GcStats {
+        let cutoff = CoarseTime::from_system(cutoff);
+        let mut total = GcStats::default();
+        for shard in &self.shards {
+            let gc = shard.lock().collect_garbage(cutoff);
+            total.peers_removed += gc.peers_removed;
+            total.swarms_removed += gc.swarms_removed;
+        }
+        total
+    }
+
+    pub fn stats(&self) -> StoreStats {
+        let mut total = StoreStats::default();
+        for shard in &self.shards {
+            let s = shard.lock().stats();
+            total.torrents += s.torrents;
+            total.seeders += s.seeders;
+            total.leechers += s.leechers;
+        }
+        total
+    }
+}

@@ -1,0 +1,112 @@
+//! One torrent: its IPv4 and IPv6 swarms and its snatch count.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use super::clock::CoarseTime;
+use super::swarm::{Announcer, Family, Role, Swarm};
+use crate::protocol::{AnnounceRequest, Event, Peer, Scrape, canonical_ip};
+
+/// What an announce asks of the swarm, decided once from the request so the
+/// swarm code never has to reconcile `event` with `left`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Leave the swarm; get no peers.
+    Stop,
+    /// Join or refresh in `role`. `completed` marks a finished download: the
+    /// peer becomes a seeder whatever its `left` says (as in Go chihaya).
+    Update { role: Role, completed: bool },
+}
+
+impl Action {
+    pub fn of(req: &AnnounceRequest) -> Self {
+        match req.event {
+            Event::Stopped => Action::Stop,
+            Event::Completed => Action::Update {
+                role: Role::Seeder,
+                completed: true,
+            },
+            Event::None | Event::Started | Event::Paused => Action::Update {
+                role: if req.is_seeder() {
+                    Role::Seeder
+                } else {
+                    Role::Leecher
+                },
+                completed: false,
+            },
+        }
+    }
+}
+
+/// The two families are kept apart because a peer can only be handed peers
+/// it can reach, and counted together because a scrape is about the torrent.
+#[derive(Default)]
+pub struct Torrent {
+    v4: Swarm<Ipv4Addr>,
+    v6: Swarm<Ipv6Addr>,
+    /// Completed downloads seen while the torrent had peers.
+    snatches: u32,
+}
+
+impl Torrent {
+    /// Applies the announce and picks the announcer's peers, in one step.
+    pub fn announce(
+        &mut self,
+        req: &AnnounceRequest,
+        action: Action,
+        now: CoarseTime,
+    ) -> Vec<Peer> {
+        let at = Place { req, action, now };
+        match canonical_ip(req.ip) {
+            IpAddr::V4(addr) => at.apply(&mut self.v4, addr, &mut self.snatches),
+            IpAddr::V6(addr) => at.apply(&mut self.v6, addr, &mut self.snatches),
+        }
+    }
+
+    pub fn counts(&self) -> Scrape {
+        Scrape {
+            complete: self.v4.seeders() + self.v6.seeders(),
+            incomplete: self.v4.leechers() + self.v6.leechers(),
+            downloaded: self.snatches,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.v4.is_empty() && self.v6.is_empty()
+    }
+
+    /// Removes peers last seen before `cutoff`; returns how many.
+    pub fn collect_garbage(&mut self, cutoff: CoarseTime) -> u64 {
+        self.v4.collect_garbage(cutoff) + self.v6.collect_garbage(cutoff)
+    }
+}
+
+/// One announce, ready to apply to the swarm of the announcer's family.
+struct Place<'a> {
+    req: &'a AnnounceRequest,
+    action: Action,
+    now: CoarseTime,
+}
+
+impl Place<'_> {
+    fn apply<A: Family>(&self, swarm: &mut Swarm<A>, addr: A, snatches: &mut u32) -> Vec<Peer> {
+        let (role, completed) = match self.action {
+            Action::Stop => {
+                swarm.remove(addr, self.req.port);
+                return Vec::new();
+            }
+            Action::Update { role, completed } => (role, completed),
+        };
+        let (before, at) = swarm.upsert(Announcer {
+            addr,
+            port: self.req.port,
+            id: self.req.peer_id,
+            role,
+            now: self.now,
+        });
+        // Once per transition: a seeder repeating `completed` is not a new download.
+        if completed && before != Some(Role::Seeder) {
+            *snatches = snatches.saturating_add(1);
+        }
+        swarm.select(at, self.req.numwant as usize)
+    }
+}
