@@ -41,7 +41,10 @@ fn swarm(ip: &str, via: Via) {
         .args(["--announce", &url, "--family", family])
         .args(["--timeout", &STEP_TIMEOUT_SECS.to_string()]);
     let run = run_bounded(cmd, SCRIPT_LIMIT, tracker.dir.path());
-    eprintln!("swarm.py on {url} took {:.2?}", run.elapsed);
+    eprintln!(
+        "swarm.py on {url} took {:.2?}; its log:\n{}",
+        run.elapsed, run.stderr
+    );
     let context = || {
         format!(
             "swarm.py on {url}\n--- its stdout:\n{}\n--- its stderr:\n{}\n--- tracker stderr:\n{}",
