@@ -36,6 +36,7 @@ fn request(torrent: u32, n: u32) -> AnnounceRequest {
         numwant: 50,
         key: None,
         params: Params::default(),
+        selection: Default::default(),
     }
 }
 

@@ -5,6 +5,8 @@
 //! Hooks are configured by name (`prehooks:` / `posthooks:`); the hooks
 //! themselves live one per file beside this one.
 
+pub mod hook;
+
 use std::sync::Arc;
 use std::time::Duration;
 

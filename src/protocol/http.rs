@@ -87,6 +87,7 @@ pub fn parse_announce(
             route,
             query: raw_query.to_vec(),
         },
+        selection: Default::default(),
     };
     let format = PeerListFormat {
         compact: query.first(b"compact") != Some(b"0"),

@@ -168,6 +168,24 @@ pub struct AnnounceRequest {
     /// The client's `key` (HTTP) or key field (UDP), if any.
     pub key: Option<u32>,
     pub params: Params,
+    /// How the swarm picks this announcer's peers; hooks set it.
+    pub selection: PeerSelection,
+}
+
+/// How the storage engine chooses peers for one announce and whether it
+/// records the announcer. Hooks set it (`prefer subnet`, LBRY mode); engines
+/// apply it while they hold the swarm, so it is a selection policy, never a
+/// filter on a reply already cut to `numwant`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct PeerSelection {
+    /// Seeders are handed seeders too (LBRY: every peer announces left=0).
+    pub all_peers: bool,
+    /// Peers sharing this many leading address bits with the announcer come
+    /// first: (IPv4 prefix length, IPv6 prefix length).
+    pub prefer_subnet: Option<(u8, u8)>,
+    /// Answer with peers and counts but do not record the announcer (LBRY's
+    /// port-0 "query only" announces).
+    pub query_only: bool,
 }
 
 impl AnnounceRequest {

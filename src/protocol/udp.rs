@@ -173,6 +173,7 @@ impl UdpAnnounce {
             numwant: resolve_numwant(self.num_want, limits),
             key: Some(self.key),
             params: self.params,
+            selection: Default::default(),
         }
     }
 }

@@ -103,6 +103,7 @@ impl Client {
             numwant: 50,
             key: None,
             params: Params::default(),
+            selection: Default::default(),
         }
     }
 

@@ -42,6 +42,7 @@ fn request(hash: u8, thread: u8, n: u16, seeder: bool) -> AnnounceRequest {
         numwant: 30,
         key: None,
         params: Params::default(),
+        selection: Default::default(),
     }
 }
 
