@@ -80,12 +80,11 @@ pub fn parse_announce(
         true => spoofed_ip(query).unwrap_or(ip),
         false => ip,
     };
-    let port = parse_port(query, &options.swarm)?;
-    let request = AnnounceRequest {
+    let mut request = AnnounceRequest {
         info_hash: InfoHash::from_slice(required(query, "info_hash")?)?,
         peer_id: PeerId::from_slice(required(query, "peer_id")?)?,
         ip: canonical_ip(ip),
-        port,
+        port: parse_port(query, &options.swarm)?,
         uploaded: required_u64(query, "uploaded")?,
         downloaded: required_u64(query, "downloaded")?,
         left: required_u64(query, "left")?,
@@ -98,8 +97,9 @@ pub fn parse_announce(
             route,
             query: raw_query.to_vec(),
         },
-        selection: options.swarm.selection(port),
+        selection: Default::default(),
     };
+    request.selection = options.swarm.selection(request.port);
     let format = PeerListFormat {
         compact: query.first(b"compact") != Some(b"0"),
         no_peer_id: query.first(b"no_peer_id") == Some(b"1"),
