@@ -107,6 +107,8 @@ fn yaml<T: serde::Serialize>(section: &T) -> Option<serde_yaml_ng::Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::StorageConfig;
+    use crate::storage::Storage;
 
     fn parse(text: &str) -> Config {
         Config::parse(text).unwrap()
@@ -126,6 +128,40 @@ mod tests {
         assert_eq!(
             needs_restart(&started, &moved),
             ["http", "udp", "storage", "metrics_addr"]
+        );
+    }
+
+    #[tokio::test]
+    async fn without_a_file_a_reload_re_applies_the_embedded_defaults() {
+        let hooked = parse(
+            "chihaya:\n  announce_interval: 1m\n  min_announce_interval: 1m\n  prehooks:\n    - name: \"client approval\"\n      options: {whitelist: [\"qB4520\"]}\n",
+        );
+        let stop = CancellationToken::new();
+        let chain = Chain::build(&hooked, &stop).await.unwrap();
+        let storage = Arc::new(Storage::from_config(&StorageConfig::default()));
+        let tracker = Tracker::with_chain(chain, storage);
+        assert_eq!(tracker.chain().names().0, ["client approval"]);
+        let embedded = Config::embedded();
+        reload(&ConfigSource::Embedded, &embedded, &tracker, &stop)
+            .await
+            .unwrap();
+        assert!(tracker.chain().names().0.is_empty(), "no hooks by default");
+        assert_eq!(tracker.intervals(), (1800, 900), "the default intervals");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_file_is_refused_and_names_the_file() {
+        let stop = CancellationToken::new();
+        let storage = Arc::new(Storage::from_config(&StorageConfig::default()));
+        let tracker = Tracker::new(&Config::default(), storage);
+        let source = ConfigSource::File("/nonexistent/chihaya.yaml".into());
+        let err = reload(&source, &Config::default(), &tracker, &stop)
+            .await
+            .unwrap_err();
+        assert!(
+            err.0
+                .starts_with("/nonexistent/chihaya.yaml: cannot read config file"),
+            "{err}"
         );
     }
 }
