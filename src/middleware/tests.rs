@@ -368,3 +368,36 @@ async fn a_failed_build_stops_the_tasks_of_hooks_built_before_it() {
     }
     assert!(!parent.is_cancelled(), "only the generations end");
 }
+
+/// The hook entries commented out at the end of dist/example_config.yaml,
+/// uncommented: each must build (all but `jwt`, which fetches keys at start).
+#[tokio::test]
+async fn the_example_configs_commented_hooks_are_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/dist/example_config.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    let (_, examples) = text
+        .split_once("# Each hook is a list entry")
+        .expect("the hook examples");
+    let yaml: String = examples
+        .lines()
+        .filter(|l| *l == "#" || l.starts_with("# -") || l.starts_with("#   "))
+        .map(|l| format!("{}\n", l.strip_prefix("# ").unwrap_or("")))
+        .collect();
+    let hooks: Vec<crate::config::HookConfig> = serde_yaml_ng::from_str(&yaml).unwrap();
+    let names: Vec<&str> = hooks.iter().map(|h| h.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "jwt",
+            "client approval",
+            "interval variation",
+            "torrent approval",
+            "fixed peers"
+        ]
+    );
+    let generation = CancellationToken::new();
+    for hook in hooks.iter().filter(|h| h.name != "jwt") {
+        let built = registry::build(&hook.name, &hook.options, &generation).await;
+        assert!(built.is_ok(), "{}: {:?}", hook.name, built.err());
+    }
+}
