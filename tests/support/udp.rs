@@ -50,6 +50,24 @@ pub struct RawAnnounce {
     pub port: u16,
 }
 
+impl From<&Announce> for RawAnnounce {
+    /// What a typical client sends: nothing transferred, key 0x5eed, default num_want.
+    fn from(a: &Announce) -> Self {
+        RawAnnounce {
+            info_hash: a.info_hash,
+            peer_id: a.peer_id,
+            downloaded: 0,
+            left: a.left,
+            uploaded: 0,
+            event: a.event,
+            ip: 0,
+            key: 0x5eed,
+            num_want: -1,
+            port: a.port,
+        }
+    }
+}
+
 /// What an announce reply carried.
 #[derive(Debug, PartialEq, Eq)]
 pub struct AnnounceReply {
@@ -120,41 +138,44 @@ impl Client {
         panic!("no reply from {} after 3 tries", self.tracker);
     }
 
+    /// An announce the tracker must answer normally.
     pub fn announce(&mut self, a: &Announce) -> AnnounceReply {
-        self.announce_raw(&RawAnnounce {
-            info_hash: a.info_hash,
-            peer_id: a.peer_id,
-            downloaded: 0,
-            left: a.left,
-            uploaded: 0,
-            event: a.event,
-            ip: 0,
-            key: 0x5eed,
-            num_want: -1,
-            port: a.port,
-        })
+        self.announce_raw(&RawAnnounce::from(a))
+    }
+
+    /// An announce that may be refused: `Err` holds the error packet's message.
+    pub fn try_announce(&mut self, a: &Announce) -> Result<AnnounceReply, String> {
+        self.try_announce_raw(&RawAnnounce::from(a))
     }
 
     pub fn announce_raw(&mut self, a: &RawAnnounce) -> AnnounceReply {
-        let (reply, tid) = self.announce_exchange(a);
-        assert!(reply.len() >= 20, "announce reply too short: {reply:?}");
-        assert_eq!(u32_at(&reply, 0), ACTION_ANNOUNCE, "reply: {reply:?}");
-        assert_eq!(u32_at(&reply, 4), tid);
-        AnnounceReply {
-            interval: u32_at(&reply, 8),
-            leechers: u32_at(&reply, 12),
-            seeders: u32_at(&reply, 16),
-            peers: peers(&reply[20..], self.tracker.ip()),
-        }
+        self.try_announce_raw(a)
+            .unwrap_or_else(|e| panic!("error packet instead of an announce reply: {e:?}"))
     }
 
     /// An announce the tracker must refuse: the error reply's text.
     pub fn announce_refused(&mut self, a: &RawAnnounce) -> String {
+        match self.try_announce_raw(a) {
+            Err(message) => message,
+            Ok(reply) => panic!("not refused: {reply:?}"),
+        }
+    }
+
+    fn try_announce_raw(&mut self, a: &RawAnnounce) -> Result<AnnounceReply, String> {
         let (reply, tid) = self.announce_exchange(a);
-        assert!(reply.len() >= 8, "error reply too short: {reply:?}");
-        assert_eq!(u32_at(&reply, 0), ACTION_ERROR, "not refused: {reply:?}");
+        assert!(reply.len() >= 8, "reply too short: {reply:?}");
         assert_eq!(u32_at(&reply, 4), tid);
-        String::from_utf8_lossy(&reply[8..]).into_owned()
+        if u32_at(&reply, 0) == ACTION_ERROR {
+            return Err(String::from_utf8_lossy(&reply[8..]).into_owned());
+        }
+        assert!(reply.len() >= 20, "announce reply too short: {reply:?}");
+        assert_eq!(u32_at(&reply, 0), ACTION_ANNOUNCE, "reply: {reply:?}");
+        Ok(AnnounceReply {
+            interval: u32_at(&reply, 8),
+            leechers: u32_at(&reply, 12),
+            seeders: u32_at(&reply, 16),
+            peers: peers(&reply[20..], self.tracker.ip()),
+        })
     }
 
     /// Sends the announce; the reply and the transaction id it must carry.
