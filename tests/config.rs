@@ -67,7 +67,9 @@ fn example_config_loads_with_go_chihayas_values() {
     assert_eq!((u.max_numwant, u.default_numwant), (100, 50));
     assert_eq!(u.max_scrape_infohashes, 50);
 
-    let StorageConfig::Memory(m) = &c.storage;
+    let StorageConfig::Memory(m) = &c.storage else {
+        panic!("expected the memory engine")
+    };
     assert_eq!(m.gc_interval, secs(3 * 60));
     assert_eq!(m.peer_lifetime, secs(31 * 60));
     assert_eq!(m.shard_count, 1024);
@@ -102,7 +104,9 @@ fn defaults_are_go_chihayas() {
     assert_eq!(u.private_key, "");
     assert_eq!((u.max_numwant, u.default_numwant), (100, 50));
     assert_eq!(u.max_scrape_infohashes, 50);
-    let StorageConfig::Memory(m) = c.storage;
+    let StorageConfig::Memory(m) = c.storage else {
+        panic!("expected the memory engine")
+    };
     assert_eq!(m.gc_interval, secs(3 * 60));
     assert_eq!(m.peer_lifetime, secs(30 * 60));
     assert_eq!(m.shard_count, 1024);
@@ -301,7 +305,9 @@ fn storage_config_may_be_left_out() {
         "chihaya:\n  storage:\n    name: memory\n",
         "chihaya:\n  storage:\n    name: memory\n    config:\n",
     ] {
-        let StorageConfig::Memory(m) = Config::parse(yaml).unwrap().storage;
+        let StorageConfig::Memory(m) = Config::parse(yaml).unwrap().storage else {
+            panic!("expected the memory engine")
+        };
         assert_eq!(m.shard_count, 1024, "{yaml:?}");
     }
 }
@@ -369,7 +375,9 @@ fn storage_config_may_come_before_its_name() {
         "chihaya:\n  storage:\n    config:\n      shard_count: 8\n    name: memory\n",
     )
     .unwrap();
-    let StorageConfig::Memory(m) = c.storage;
+    let StorageConfig::Memory(m) = c.storage else {
+        panic!("expected the memory engine")
+    };
     assert_eq!(m.shard_count, 8);
     let e = refused("chihaya:\n  storage:\n    config:\n      shard_cont: 8\n    name: memory\n");
     assert_starts(&e, "chihaya.storage: config: unknown field `shard_cont`");

@@ -14,7 +14,7 @@ use crate::config::{Config, HookConfig};
 use crate::protocol::{
     AnnounceRequest, AnnounceResponse, ClientError, ScrapeRequest, ScrapeResponse,
 };
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
 
 /// Why a request got no normal answer.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +25,10 @@ pub enum TrackerError {
     /// Ours; the client sees a generic message and the operator a log line.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The storage backend failed (e.g. Redis unreachable). The engine logs
+    /// the outage once; frontends do not log it per request.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 impl TrackerError {
@@ -33,6 +37,7 @@ impl TrackerError {
         match self {
             TrackerError::Client(e) => &e.0,
             TrackerError::Internal(_) => "internal server error",
+            TrackerError::Storage(_) => "storage unavailable, try again later",
         }
     }
 }
@@ -67,11 +72,7 @@ impl Tracker {
     }
 
     pub async fn announce(&self, req: &AnnounceRequest) -> Result<AnnounceResponse, TrackerError> {
-        let outcome = self
-            .storage
-            .announce(req)
-            .await
-            .map_err(|e| TrackerError::Internal(e.to_string()))?;
+        let outcome = self.storage.announce(req).await?;
         Ok(AnnounceResponse {
             interval: self.announce_interval,
             min_interval: self.min_announce_interval,
@@ -82,11 +83,7 @@ impl Tracker {
     }
 
     pub async fn scrape(&self, req: &ScrapeRequest) -> Result<ScrapeResponse, TrackerError> {
-        let counts = self
-            .storage
-            .scrape(&req.info_hashes)
-            .await
-            .map_err(|e| TrackerError::Internal(e.to_string()))?;
+        let counts = self.storage.scrape(&req.info_hashes).await?;
         Ok(ScrapeResponse {
             files: req.info_hashes.iter().copied().zip(counts).collect(),
         })

@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::{Config, StorageConfig};
+use crate::config::Config;
 use crate::middleware::Tracker;
 use crate::storage::Storage;
 
@@ -35,7 +35,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let started = Instant::now();
     info!(version = env!("CARGO_PKG_VERSION"), "chihaya starting");
-    let storage = Arc::new(Storage::from_config(&config.storage));
+    let storage = Arc::new(Storage::open(&config.storage).await?);
     let tracker = Arc::new(Tracker::new(&config, storage.clone()));
     let frontends = frontends::bind_all(&config).await?;
     if frontends.is_empty() {
@@ -54,16 +54,15 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         }
         serving.spawn(frontend.serve(tracker.clone(), stop.clone()));
     }
-    let StorageConfig::Memory(memory) = &config.storage;
     let gc = tokio::spawn(gc::run(
         storage.clone(),
-        memory.gc_interval,
-        memory.peer_lifetime,
+        config.storage.gc_interval(),
+        config.storage.peer_lifetime(),
         stop.clone(),
     ));
     let stats = tokio::spawn(stats::run(
         storage.clone(),
-        memory.prometheus_reporting_interval,
+        config.storage.prometheus_reporting_interval(),
         stop.clone(),
     ));
 
