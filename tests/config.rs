@@ -386,3 +386,46 @@ fn storage_config_may_come_before_its_name() {
         "chihaya.storage: missing field `name`",
     );
 }
+
+#[test]
+fn redis_storage_takes_go_chihayas_keys_and_defaults() {
+    let yaml = "chihaya:\n  storage:\n    name: redis\n    config:\n      redis_broker: \"redis://u:p@10.0.0.5:6380/2\"\n      redis_read_timeout: 2s\n      gc_interval: 1m\n";
+    let StorageConfig::Redis(r) = Config::parse(yaml).unwrap().storage else {
+        panic!("expected the redis engine")
+    };
+    assert_eq!(r.redis_broker, "redis://u:p@10.0.0.5:6380/2");
+    assert_eq!(r.redis_read_timeout, secs(2));
+    assert_eq!(r.gc_interval, secs(60));
+    assert_eq!(r.redis_write_timeout, secs(15));
+    assert_eq!(r.redis_connect_timeout, secs(15));
+    assert_eq!(r.peer_lifetime, secs(30 * 60));
+    assert_eq!(r.prometheus_reporting_interval, secs(1));
+    assert_eq!(r.redis_key_prefix, "chihaya");
+
+    let StorageConfig::Redis(r) = Config::parse("chihaya:\n  storage:\n    name: redis\n")
+        .unwrap()
+        .storage
+    else {
+        panic!("expected the redis engine")
+    };
+    assert_eq!(r.redis_broker, "redis://myRedis@127.0.0.1:6379/0");
+}
+
+#[test]
+fn redis_storage_mistakes_name_their_key() {
+    let base = "chihaya:\n  storage:\n    name: redis\n    config:\n";
+    let typo = refused(&format!("{base}      redis_brokr: \"redis://h:1/0\"\n"));
+    assert!(typo.contains("unknown field `redis_brokr`"), "{typo}");
+    let bad_url = refused(&format!("{base}      redis_broker: \"http://h/\"\n"));
+    assert!(
+        bad_url.contains("chihaya.storage.config.redis_broker"),
+        "{bad_url}"
+    );
+    let bad_prefix = refused(&format!("{base}      redis_key_prefix: \"a{{b}}\"\n"));
+    assert!(
+        bad_prefix.contains("chihaya.storage.config.redis_key_prefix"),
+        "{bad_prefix}"
+    );
+    let zero = refused(&format!("{base}      gc_interval: 0s\n"));
+    assert!(zero.contains("gc_interval"), "{zero}");
+}
