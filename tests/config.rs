@@ -227,8 +227,8 @@ fn bad_values_name_the_key() {
             "chihaya.http.addr: cannot resolve host \"no-such-host.invalid\"",
         ),
         (
-            "chihaya:\n  storage:\n    name: redis\n",
-            "chihaya.storage.name: unknown variant `redis`, expected `memory`",
+            "chihaya:\n  storage:\n    name: etcd\n",
+            "chihaya.storage.name: unknown variant `etcd`, expected `memory` or `redis`",
         ),
         (
             "chihaya:\n  storage:\n    name: memory\n    config:\n      shard_count: -1\n",
