@@ -10,6 +10,7 @@ const PROTOCOL_ID: u64 = 0x41727101980;
 const ACTION_CONNECT: u32 = 0;
 const ACTION_ANNOUNCE: u32 = 1;
 const ACTION_SCRAPE: u32 = 2;
+const ACTION_ERROR: u32 = 3;
 pub const EVENT_NONE: u32 = 0;
 pub const EVENT_COMPLETED: u32 = 1;
 pub const EVENT_STARTED: u32 = 2;
@@ -99,6 +100,12 @@ impl Client {
     }
 
     pub fn announce(&mut self, a: &Announce) -> AnnounceReply {
+        self.try_announce(a)
+            .unwrap_or_else(|e| panic!("error packet instead of an announce reply: {e}"))
+    }
+
+    /// An announce whose reply may be an error packet (action 3): its message.
+    pub fn try_announce(&mut self, a: &Announce) -> Result<AnnounceReply, String> {
         let tid = self.transaction();
         let mut p = Vec::with_capacity(98);
         p.extend_from_slice(&self.connection_id.to_be_bytes()); //  0..8  connection id
@@ -116,15 +123,18 @@ impl Client {
         p.extend_from_slice(&a.port.to_be_bytes()); // 96..98 port
         assert_eq!(p.len(), 98);
         let reply = self.exchange(&p);
+        assert_eq!(u32_at(&reply, 4), tid, "reply: {reply:?}");
+        if u32_at(&reply, 0) == ACTION_ERROR {
+            return Err(String::from_utf8_lossy(&reply[8..]).into_owned());
+        }
         assert!(reply.len() >= 20, "announce reply too short: {reply:?}");
         assert_eq!(u32_at(&reply, 0), ACTION_ANNOUNCE, "reply: {reply:?}");
-        assert_eq!(u32_at(&reply, 4), tid);
-        AnnounceReply {
+        Ok(AnnounceReply {
             interval: u32_at(&reply, 8),
             leechers: u32_at(&reply, 12),
             seeders: u32_at(&reply, 16),
             peers: peers(&reply[20..], self.tracker.ip()),
-        }
+        })
     }
 
     pub fn scrape(&mut self, info_hash: [u8; 20]) -> ScrapeCounts {
