@@ -47,7 +47,7 @@ fn request(n: u64, torrents: u32) -> AnnounceRequest {
         port: 6881,
         uploaded: 0,
         downloaded: 0,
-        left: if peer % 4 == 0 { 0 } else { 1000 },
+        left: if peer.is_multiple_of(4) { 0 } else { 1000 },
         event: Event::None,
         numwant: 50,
         key: None,

@@ -51,7 +51,8 @@ pub struct StorageError(pub String);
 /// The configured storage engine.
 pub enum Storage {
     Memory(memory::MemoryStorage),
-    Redis(redis::RedisStorage),
+    /// Boxed: its connection and scripts are large, and the enum is built once.
+    Redis(Box<redis::RedisStorage>),
 }
 
 impl Storage {
@@ -60,7 +61,9 @@ impl Storage {
     pub async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
         Ok(match config {
             StorageConfig::Memory(c) => Storage::Memory(memory::MemoryStorage::new(c)),
-            StorageConfig::Redis(c) => Storage::Redis(redis::RedisStorage::connect(c).await?),
+            StorageConfig::Redis(c) => {
+                Storage::Redis(Box::new(redis::RedisStorage::connect(c).await?))
+            }
         })
     }
 
