@@ -18,10 +18,11 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 mod addr;
 pub mod duration;
+mod redis;
 mod storage;
 mod swarm;
 
-pub use storage::{MemoryConfig, StorageConfig};
+pub use storage::{MemoryConfig, RedisConfig, StorageConfig};
 pub use swarm::SwarmConfig;
 
 /// The file as a whole: everything lives under the `chihaya:` root key.
@@ -277,13 +278,24 @@ impl Config {
                 if m.shard_count == 0 {
                     return err("storage.config.shard_count", "must be at least 1");
                 }
-                if m.gc_interval.is_zero() || m.peer_lifetime.is_zero() {
+            }
+            StorageConfig::Redis(r) => {
+                if let Err(e) = crate::storage::redis::broker::Broker::parse(&r.redis_broker) {
+                    return err("storage.config.redis_broker", &e);
+                }
+                if r.redis_key_prefix.contains(['{', '}']) {
                     return err(
-                        "storage.config",
-                        "gc_interval and peer_lifetime must be greater than zero",
+                        "storage.config.redis_key_prefix",
+                        "must not contain '{' or '}' (it becomes part of a cluster hash tag)",
                     );
                 }
             }
+        }
+        if self.storage.gc_interval().is_zero() || self.storage.peer_lifetime().is_zero() {
+            return err(
+                "storage.config",
+                "gc_interval and peer_lifetime must be greater than zero",
+            );
         }
         Ok(())
     }

@@ -67,7 +67,9 @@ fn example_config_loads_with_go_chihayas_values() {
     assert_eq!((u.max_numwant, u.default_numwant), (100, 50));
     assert_eq!(u.max_scrape_infohashes, 50);
 
-    let StorageConfig::Memory(m) = &c.storage;
+    let StorageConfig::Memory(m) = &c.storage else {
+        panic!("expected the memory engine")
+    };
     assert_eq!(m.gc_interval, secs(3 * 60));
     assert_eq!(m.peer_lifetime, secs(31 * 60));
     assert_eq!(m.shard_count, 1024);
@@ -102,7 +104,9 @@ fn defaults_are_go_chihayas() {
     assert_eq!(u.private_key, "");
     assert_eq!((u.max_numwant, u.default_numwant), (100, 50));
     assert_eq!(u.max_scrape_infohashes, 50);
-    let StorageConfig::Memory(m) = c.storage;
+    let StorageConfig::Memory(m) = c.storage else {
+        panic!("expected the memory engine")
+    };
     assert_eq!(m.gc_interval, secs(3 * 60));
     assert_eq!(m.peer_lifetime, secs(30 * 60));
     assert_eq!(m.shard_count, 1024);
@@ -223,8 +227,8 @@ fn bad_values_name_the_key() {
             "chihaya.http.addr: cannot resolve host \"no-such-host.invalid\"",
         ),
         (
-            "chihaya:\n  storage:\n    name: redis\n",
-            "chihaya.storage.name: unknown variant `redis`, expected `memory`",
+            "chihaya:\n  storage:\n    name: etcd\n",
+            "chihaya.storage.name: unknown variant `etcd`, expected `memory` or `redis`",
         ),
         (
             "chihaya:\n  storage:\n    name: memory\n    config:\n      shard_count: -1\n",
@@ -301,7 +305,9 @@ fn storage_config_may_be_left_out() {
         "chihaya:\n  storage:\n    name: memory\n",
         "chihaya:\n  storage:\n    name: memory\n    config:\n",
     ] {
-        let StorageConfig::Memory(m) = Config::parse(yaml).unwrap().storage;
+        let StorageConfig::Memory(m) = Config::parse(yaml).unwrap().storage else {
+            panic!("expected the memory engine")
+        };
         assert_eq!(m.shard_count, 1024, "{yaml:?}");
     }
 }
@@ -369,7 +375,9 @@ fn storage_config_may_come_before_its_name() {
         "chihaya:\n  storage:\n    config:\n      shard_count: 8\n    name: memory\n",
     )
     .unwrap();
-    let StorageConfig::Memory(m) = c.storage;
+    let StorageConfig::Memory(m) = c.storage else {
+        panic!("expected the memory engine")
+    };
     assert_eq!(m.shard_count, 8);
     let e = refused("chihaya:\n  storage:\n    config:\n      shard_cont: 8\n    name: memory\n");
     assert_starts(&e, "chihaya.storage: config: unknown field `shard_cont`");
@@ -377,4 +385,47 @@ fn storage_config_may_come_before_its_name() {
         &refused("chihaya:\n  storage:\n    config: {}\n"),
         "chihaya.storage: missing field `name`",
     );
+}
+
+#[test]
+fn redis_storage_takes_go_chihayas_keys_and_defaults() {
+    let yaml = "chihaya:\n  storage:\n    name: redis\n    config:\n      redis_broker: \"redis://u:p@10.0.0.5:6380/2\"\n      redis_read_timeout: 2s\n      gc_interval: 1m\n";
+    let StorageConfig::Redis(r) = Config::parse(yaml).unwrap().storage else {
+        panic!("expected the redis engine")
+    };
+    assert_eq!(r.redis_broker, "redis://u:p@10.0.0.5:6380/2");
+    assert_eq!(r.redis_read_timeout, secs(2));
+    assert_eq!(r.gc_interval, secs(60));
+    assert_eq!(r.redis_write_timeout, secs(15));
+    assert_eq!(r.redis_connect_timeout, secs(15));
+    assert_eq!(r.peer_lifetime, secs(30 * 60));
+    assert_eq!(r.prometheus_reporting_interval, secs(1));
+    assert_eq!(r.redis_key_prefix, "chihaya");
+
+    let StorageConfig::Redis(r) = Config::parse("chihaya:\n  storage:\n    name: redis\n")
+        .unwrap()
+        .storage
+    else {
+        panic!("expected the redis engine")
+    };
+    assert_eq!(r.redis_broker, "redis://myRedis@127.0.0.1:6379/0");
+}
+
+#[test]
+fn redis_storage_mistakes_name_their_key() {
+    let base = "chihaya:\n  storage:\n    name: redis\n    config:\n";
+    let typo = refused(&format!("{base}      redis_brokr: \"redis://h:1/0\"\n"));
+    assert!(typo.contains("unknown field `redis_brokr`"), "{typo}");
+    let bad_url = refused(&format!("{base}      redis_broker: \"http://h/\"\n"));
+    assert!(
+        bad_url.contains("chihaya.storage.config.redis_broker"),
+        "{bad_url}"
+    );
+    let bad_prefix = refused(&format!("{base}      redis_key_prefix: \"a{{b}}\"\n"));
+    assert!(
+        bad_prefix.contains("chihaya.storage.config.redis_key_prefix"),
+        "{bad_prefix}"
+    );
+    let zero = refused(&format!("{base}      gc_interval: 0s\n"));
+    assert!(zero.contains("gc_interval"), "{zero}");
 }

@@ -28,7 +28,7 @@ struct Server {
 
 impl Server {
     async fn start(config: HttpConfig) -> Server {
-        let storage = Arc::new(Storage::from_config(&StorageConfig::default()));
+        let storage = Arc::new(Storage::open(&StorageConfig::default()).await.unwrap());
         let tracker = Arc::new(Tracker::new(&Config::default(), storage));
         let frontend = HttpFrontend::bind(&config).await.expect("bind");
         let addrs = frontend.local_addrs();

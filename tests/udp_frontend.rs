@@ -44,7 +44,7 @@ impl Server {
     }
 
     async fn start_with(config: UdpConfig) -> Server {
-        let storage = Arc::new(Storage::from_config(&StorageConfig::default()));
+        let storage = Arc::new(Storage::open(&StorageConfig::default()).await.unwrap());
         let tracker = Arc::new(Tracker::new(&Config::default(), storage));
         let frontend = UdpFrontend::bind(&config).await.expect("bind");
         let addr = frontend.local_addrs()[0];

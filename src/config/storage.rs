@@ -13,6 +13,7 @@ use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::duration;
+pub use super::redis::RedisConfig;
 
 /// The configured engine and its settings.
 #[derive(Debug, Clone, Serialize)]
@@ -20,6 +21,34 @@ use super::duration;
 pub enum StorageConfig {
     #[serde(rename = "memory")]
     Memory(MemoryConfig),
+    #[serde(rename = "redis")]
+    Redis(RedisConfig),
+}
+
+impl StorageConfig {
+    /// How often the server sweeps stale peers, whichever engine it is.
+    pub fn gc_interval(&self) -> Duration {
+        match self {
+            StorageConfig::Memory(c) => c.gc_interval,
+            StorageConfig::Redis(c) => c.gc_interval,
+        }
+    }
+
+    /// How long a peer lives without announcing, whichever engine it is.
+    pub fn peer_lifetime(&self) -> Duration {
+        match self {
+            StorageConfig::Memory(c) => c.peer_lifetime,
+            StorageConfig::Redis(c) => c.peer_lifetime,
+        }
+    }
+
+    /// How often swarm totals are refreshed, whichever engine it is.
+    pub fn prometheus_reporting_interval(&self) -> Duration {
+        match self {
+            StorageConfig::Memory(c) => c.prometheus_reporting_interval,
+            StorageConfig::Redis(c) => c.prometheus_reporting_interval,
+        }
+    }
 }
 
 impl Default for StorageConfig {
@@ -61,6 +90,7 @@ impl Default for MemoryConfig {
 #[serde(rename_all = "lowercase")]
 enum Engine {
     Memory,
+    Redis,
 }
 
 #[derive(Deserialize)]
@@ -129,6 +159,9 @@ fn read_config<'de, A: MapAccess<'de>>(
         Engine::Memory => Ok(StorageConfig::Memory(
             map.next_value::<OrDefault<MemoryConfig>>()?.0,
         )),
+        Engine::Redis => Ok(StorageConfig::Redis(
+            map.next_value::<OrDefault<RedisConfig>>()?.0,
+        )),
     }
 }
 
@@ -143,11 +176,17 @@ fn config_from_yaml<E: de::Error>(
                 .map_err(wrap)?
                 .0,
         )),
+        Engine::Redis => Ok(StorageConfig::Redis(
+            serde_yaml_ng::from_value::<OrDefault<RedisConfig>>(yaml)
+                .map_err(wrap)?
+                .0,
+        )),
     }
 }
 
 fn engine_defaults(engine: Engine) -> StorageConfig {
     match engine {
         Engine::Memory => StorageConfig::Memory(MemoryConfig::default()),
+        Engine::Redis => StorageConfig::Redis(RedisConfig::default()),
     }
 }

@@ -12,7 +12,7 @@ use super::hook::Hook;
 use super::registry::{self, BuildError};
 use crate::config::{Config, ConfigError, HookConfig};
 use crate::protocol::{AnnounceRequest, AnnounceResponse, ScrapeRequest, ScrapeResponse};
-use crate::storage::{Storage, StorageError};
+use crate::storage::Storage;
 
 /// The hooks and intervals in force. Built whole, so a request never sees
 /// half of an old configuration and half of a new one.
@@ -28,10 +28,6 @@ pub struct Chain {
 
 fn secs(d: Duration) -> u32 {
     u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
-}
-
-fn internal(e: StorageError) -> TrackerError {
-    TrackerError::Internal(e.to_string())
 }
 
 impl Chain {
@@ -118,7 +114,7 @@ impl Chain {
                 hook.before_announce(req, &mut resp)?;
             }
         }
-        let outcome = storage.announce(&req).await.map_err(internal)?;
+        let outcome = storage.announce(&req).await?;
         // Prehooks may have added peers or counts already; the swarm's come after.
         resp.complete = resp.complete.saturating_add(outcome.counts.complete);
         resp.incomplete = resp.incomplete.saturating_add(outcome.counts.incomplete);
@@ -144,7 +140,7 @@ impl Chain {
                 hook.before_scrape(req, &mut resp)?;
             }
         }
-        let counts = storage.scrape(&req.info_hashes).await.map_err(internal)?;
+        let counts = storage.scrape(&req.info_hashes).await?;
         resp.files = req.info_hashes.iter().copied().zip(counts).collect();
         for hook in &self.prehooks {
             hook.after_scrape(&req, &mut resp)?;

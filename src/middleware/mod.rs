@@ -32,7 +32,7 @@ use crate::config::Config;
 use crate::protocol::{
     AnnounceRequest, AnnounceResponse, ClientError, ScrapeRequest, ScrapeResponse,
 };
-use crate::storage::Storage;
+use crate::storage::{Storage, StorageError};
 
 pub use chain::Chain;
 use posthooks::Posthooks;
@@ -46,6 +46,10 @@ pub enum TrackerError {
     /// Ours; the client sees a generic message and the operator a log line.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The storage backend failed (e.g. Redis unreachable). The engine logs
+    /// the outage once; frontends do not log it per request.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 impl TrackerError {
@@ -54,6 +58,7 @@ impl TrackerError {
         match self {
             TrackerError::Client(e) => &e.0,
             TrackerError::Internal(_) => "internal server error",
+            TrackerError::Storage(_) => "storage unavailable, try again later",
         }
     }
 }

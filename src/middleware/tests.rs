@@ -11,8 +11,9 @@ use tokio_util::sync::CancellationToken;
 use super::hook::Hook;
 use super::testing;
 use super::*;
-use crate::config::StorageConfig;
+use crate::config::MemoryConfig;
 use crate::protocol::{InfoHash, Peer, PeerId};
+use crate::storage::memory::MemoryStorage;
 
 /// Writes what each of its steps saw into a shared log; refuses when told to.
 struct Recorder {
@@ -94,7 +95,9 @@ fn recorder(name: &'static str, log: &Arc<Mutex<Vec<String>>>, refuse: bool) -> 
 }
 
 fn storage() -> Arc<Storage> {
-    Arc::new(Storage::from_config(&StorageConfig::default()))
+    Arc::new(Storage::Memory(
+        MemoryStorage::new(&MemoryConfig::default()),
+    ))
 }
 
 fn tracker(prehooks: Vec<Arc<dyn Hook>>, posthooks: Vec<Arc<dyn Hook>>) -> Tracker {

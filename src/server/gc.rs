@@ -66,7 +66,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn sweeps_every_interval_and_stops_when_told() {
-        let storage = Arc::new(Storage::from_config(&StorageConfig::default()));
+        let storage = Arc::new(Storage::open(&StorageConfig::default()).await.unwrap());
         let stop = CancellationToken::new();
         let task = tokio::spawn(run(
             storage,

@@ -20,7 +20,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use crate::config::{Config, StorageConfig};
+use crate::config::Config;
 use crate::middleware::{Chain, Tracker};
 use crate::storage::Storage;
 
@@ -53,7 +53,7 @@ pub async fn run(
     let stop = shutdown.child_token();
     let chain = Chain::build(&config, &stop).await?;
     log_hooks(&chain);
-    let storage = Arc::new(Storage::from_config(&config.storage));
+    let storage = Arc::new(Storage::open(&config.storage).await?);
     let tracker = Arc::new(Tracker::with_chain(chain, storage.clone()));
     let frontends = frontends::bind_all(&config).await?;
     if frontends.is_empty() {
@@ -69,16 +69,15 @@ pub async fn run(
         }
         serving.spawn(frontend.serve(tracker.clone(), stop.clone()));
     }
-    let StorageConfig::Memory(memory) = &config.storage;
     let gc = tokio::spawn(gc::run(
         storage.clone(),
-        memory.gc_interval,
-        memory.peer_lifetime,
+        config.storage.gc_interval(),
+        config.storage.peer_lifetime(),
         stop.clone(),
     ));
     let stats = tokio::spawn(stats::run(
         storage.clone(),
-        memory.prometheus_reporting_interval,
+        config.storage.prometheus_reporting_interval(),
         stop.clone(),
     ));
 

@@ -138,7 +138,7 @@ mod tests {
         );
         let stop = CancellationToken::new();
         let chain = Chain::build(&hooked, &stop).await.unwrap();
-        let storage = Arc::new(Storage::from_config(&StorageConfig::default()));
+        let storage = Arc::new(Storage::open(&StorageConfig::default()).await.unwrap());
         let tracker = Tracker::with_chain(chain, storage);
         assert_eq!(tracker.chain().names().0, ["client approval"]);
         let embedded = Config::embedded();
@@ -152,7 +152,7 @@ mod tests {
     #[tokio::test]
     async fn an_unreadable_file_is_refused_and_names_the_file() {
         let stop = CancellationToken::new();
-        let storage = Arc::new(Storage::from_config(&StorageConfig::default()));
+        let storage = Arc::new(Storage::open(&StorageConfig::default()).await.unwrap());
         let tracker = Tracker::new(&Config::default(), storage);
         let source = ConfigSource::File("/nonexistent/chihaya.yaml".into());
         let err = reload(&source, &Config::default(), &tracker, &stop)

@@ -10,6 +10,7 @@
 
 pub mod conformance;
 pub mod memory;
+pub mod redis;
 
 use std::time::SystemTime;
 
@@ -53,13 +54,20 @@ pub struct StorageError(pub String);
 /// The configured storage engine.
 pub enum Storage {
     Memory(memory::MemoryStorage),
+    /// Boxed: its connection and scripts are large, and the enum is built once.
+    Redis(Box<redis::RedisStorage>),
 }
 
 impl Storage {
-    pub fn from_config(config: &StorageConfig) -> Self {
-        match config {
+    /// Builds the configured engine. Only an engine with a server behind it
+    /// can fail here (Redis unreachable: the error names the broker).
+    pub async fn open(config: &StorageConfig) -> Result<Self, StorageError> {
+        Ok(match config {
             StorageConfig::Memory(c) => Storage::Memory(memory::MemoryStorage::new(c)),
-        }
+            StorageConfig::Redis(c) => {
+                Storage::Redis(Box::new(redis::RedisStorage::connect(c).await?))
+            }
+        })
     }
 
     /// Records the announce and picks the announcer's peers, atomically.
@@ -72,6 +80,7 @@ impl Storage {
     pub async fn announce(&self, req: &AnnounceRequest) -> Result<AnnounceOutcome, StorageError> {
         match self {
             Storage::Memory(m) => Ok(m.announce(req, SystemTime::now())),
+            Storage::Redis(r) => r.announce(req, SystemTime::now()).await,
         }
     }
 
@@ -79,6 +88,7 @@ impl Storage {
     pub async fn scrape(&self, hashes: &[InfoHash]) -> Result<Vec<Scrape>, StorageError> {
         match self {
             Storage::Memory(m) => Ok(m.scrape(hashes)),
+            Storage::Redis(r) => r.scrape(hashes).await,
         }
     }
 
@@ -86,12 +96,14 @@ impl Storage {
     pub async fn collect_garbage(&self, cutoff: SystemTime) -> Result<GcStats, StorageError> {
         match self {
             Storage::Memory(m) => Ok(m.collect_garbage(cutoff)),
+            Storage::Redis(r) => r.collect_garbage(cutoff).await,
         }
     }
 
     pub async fn stats(&self) -> Result<StoreStats, StorageError> {
         match self {
             Storage::Memory(m) => Ok(m.stats()),
+            Storage::Redis(r) => r.stats().await,
         }
     }
 }

@@ -1,0 +1,268 @@
+//! The Redis engine: many tracker processes share one set of swarms.
+//!
+//! Each announce is one Lua script (atomic, so counts stay exact under any
+//! concurrency, and update and selection can never miss each other) on one
+//! node: all keys it touches share a hash tag (see [`keys`]). Its cost is
+//! O(numwant + log swarm): peers are read with ZRANGE by index from a random
+//! start, never by fetching a swarm.
+//!
+//! - [`keys`]: the key layout and the 256 buckets that make cluster iteration cheap;
+//! - [`member`]: a peer as a sorted-set member;
+//! - [`broker`]: the `redis_broker` URL forms;
+//! - [`conn`]: one server or a cluster, and the request time bound;
+//! - [`health`]: one log line per outage, one per recovery;
+//! - the `.lua` files: the scripts, with their KEYS and ARGV documented.
+
+pub mod broker;
+mod conn;
+mod health;
+mod keys;
+mod member;
+
+use std::net::IpAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use futures_util::future::try_join_all;
+use redis::{FromRedisValue, ScriptInvocation, Value};
+use tracing::info;
+
+use self::broker::Broker;
+use self::conn::{Conn, Scripts, Timeouts};
+use self::health::Health;
+use self::keys::{BUCKETS, Keys};
+use super::{AnnounceOutcome, GcStats, StorageError, StoreStats};
+use crate::config::RedisConfig;
+use crate::protocol::{AnnounceRequest, Event, InfoHash, Peer, Scrape, canonical_ip};
+
+/// With a subnet preferred, each group is read this far (or numwant + 1 if
+/// larger) to find near peers: the preference costs O(window) per announce,
+/// and near peers beyond the window of this announce may come next time
+/// (the window starts at random).
+const SUBNET_WINDOW: u32 = 256;
+
+/// Torrents one garbage collection step looks at (SSCAN's COUNT hint): keeps
+/// each script short so Redis never stalls on a large bucket.
+const GC_STEP: u32 = 100;
+
+pub struct RedisStorage {
+    conn: Conn,
+    keys: Keys,
+    scripts: Scripts,
+    health: Health,
+    /// The broker without its password, for log lines.
+    broker: String,
+    timeouts: Timeouts,
+}
+
+impl RedisStorage {
+    /// Connects (bounded by the connect and request timeouts); an unreachable
+    /// Redis is an error that names the broker.
+    pub async fn connect(config: &RedisConfig) -> Result<Self, StorageError> {
+        let broker = Broker::parse(&config.redis_broker).map_err(StorageError)?;
+        let timeouts = Timeouts::of(config);
+        let conn = Conn::open(&broker, timeouts)
+            .await
+            .map_err(|e| StorageError(format!("cannot connect to redis at {broker}: {e}")))?;
+        info!(%broker, cluster = conn.is_cluster(), "redis storage connected");
+        Ok(RedisStorage {
+            conn,
+            keys: Keys::new(&config.redis_key_prefix),
+            scripts: Scripts::default(),
+            health: Health::default(),
+            broker: broker.to_string(),
+            timeouts,
+        })
+    }
+
+    /// Runs one script within the request bound, keeping [`Health`] informed.
+    async fn call<T: FromRedisValue>(
+        &self,
+        invocation: ScriptInvocation<'_>,
+    ) -> Result<T, StorageError> {
+        let bound = self.timeouts.request();
+        let error = match tokio::time::timeout(bound, self.conn.run(&invocation)).await {
+            Ok(Ok(value)) => {
+                self.health.ok(&self.broker);
+                return Ok(value);
+            }
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no reply within {bound:?}"),
+        };
+        self.health.failed(&self.broker, &error);
+        Err(StorageError(format!("redis at {}: {error}", self.broker)))
+    }
+
+    pub async fn announce(
+        &self,
+        req: &AnnounceRequest,
+        now: SystemTime,
+    ) -> Result<AnnounceOutcome, StorageError> {
+        let ip = canonical_ip(req.ip);
+        let k = self.keys.torrent(&req.info_hash, ip);
+        let mut script = self.scripts.announce.prepare_invoke();
+        script
+            .key(&k.mine[0])
+            .key(&k.mine[1])
+            .key(&k.other[0])
+            .key(&k.other[1])
+            .key(&k.ids)
+            .key(&k.snatches)
+            .key(&k.index)
+            .key(&k.totals)
+            .arg(member::encode(ip, req.port))
+            .arg(req.peer_id.0.as_slice())
+            .arg(unix_secs(now))
+            .arg(action(req))
+            .arg(u8::from(req.event == Event::Completed))
+            .arg(req.numwant)
+            .arg(u8::from(req.selection.all_peers))
+            .arg(u8::from(req.selection.query_only))
+            .arg(prefix_bits(req, ip))
+            .arg(&k.id)
+            .arg(rand::random::<u32>())
+            .arg(rand::random::<u32>())
+            .arg(SUBNET_WINDOW);
+        let reply: Vec<Value> = self.call(script).await?;
+        parse_announce(&reply)
+    }
+
+    /// One script per hash, all sent at once: the multiplexed connection
+    /// pipelines them (and in a cluster each goes to its node), so a scrape
+    /// of many hashes costs about one round trip per node.
+    pub async fn scrape(&self, hashes: &[InfoHash]) -> Result<Vec<Scrape>, StorageError> {
+        let asks = hashes.iter().map(|hash| {
+            // The family only orders the keys; the script adds both.
+            let k = self.keys.torrent(hash, IpAddr::from([0u8; 4]));
+            let mut script = self.scripts.scrape.prepare_invoke();
+            script
+                .key(&k.mine[0])
+                .key(&k.mine[1])
+                .key(&k.other[0])
+                .key(&k.other[1])
+                .key(&k.snatches);
+            async move {
+                let [complete, incomplete, downloaded]: [u32; 3] = self.call(script).await?;
+                Ok::<_, StorageError>(Scrape {
+                    complete,
+                    incomplete,
+                    downloaded,
+                })
+            }
+        });
+        try_join_all(asks).await
+    }
+
+    /// Walks every bucket with bounded SSCAN steps; one bucket at a time, so
+    /// a sweep adds little load however large the store is.
+    pub async fn collect_garbage(&self, cutoff: SystemTime) -> Result<GcStats, StorageError> {
+        let cutoff = unix_secs(cutoff);
+        let mut total = GcStats::default();
+        for bucket in 0..BUCKETS {
+            let bucket = bucket as u8;
+            let (index, totals, base) = (
+                self.keys.index(bucket),
+                self.keys.totals(bucket),
+                self.keys.bucket_base(bucket),
+            );
+            let mut cursor = "0".to_string();
+            loop {
+                let mut script = self.scripts.gc.prepare_invoke();
+                script
+                    .key(&index)
+                    .key(&totals)
+                    .arg(&cursor)
+                    .arg(cutoff)
+                    .arg(&base)
+                    .arg(GC_STEP);
+                let (next, peers, swarms): (String, u64, u64) = self.call(script).await?;
+                total.peers_removed += peers;
+                total.swarms_removed += swarms;
+                if next == "0" {
+                    break;
+                }
+                cursor = next;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Sums the 256 buckets' running totals (kept by the announce and gc
+    /// scripts), all asked at once.
+    pub async fn stats(&self) -> Result<StoreStats, StorageError> {
+        let asks = (0..BUCKETS).map(|bucket| {
+            let mut script = self.scripts.stats.prepare_invoke();
+            script
+                .key(self.keys.index(bucket as u8))
+                .key(self.keys.totals(bucket as u8));
+            async move { self.call::<[u64; 3]>(script).await }
+        });
+        let mut total = StoreStats::default();
+        for [torrents, seeders, leechers] in try_join_all(asks).await? {
+            total.torrents += torrents;
+            total.seeders += seeders;
+            total.leechers += leechers;
+        }
+        Ok(total)
+    }
+}
+
+/// The announce as the script reads it. `completed` makes a seeder whatever
+/// `left` says, as in the memory engine.
+fn action(req: &AnnounceRequest) -> &'static str {
+    match req.event {
+        Event::Stopped => "stop",
+        Event::Completed => "seed",
+        _ if req.is_seeder() => "seed",
+        _ => "leech",
+    }
+}
+
+/// The preferred prefix length for the announcer's family (0: none), capped
+/// at the address length.
+fn prefix_bits(req: &AnnounceRequest, ip: IpAddr) -> u8 {
+    match (req.selection.prefer_subnet, ip) {
+        (None, _) => 0,
+        (Some((v4, _)), IpAddr::V4(_)) => v4.min(32),
+        (Some((_, v6)), IpAddr::V6(_)) => v6.min(128),
+    }
+}
+
+/// Whole seconds, rounded down (like the memory engine's coarse clock).
+fn unix_secs(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// `{seeders, leechers, snatches, member, id, member, id, ...}`.
+fn parse_announce(reply: &[Value]) -> Result<AnnounceOutcome, StorageError> {
+    let bad = || {
+        StorageError(format!(
+            "unexpected reply from the announce script: {reply:?}"
+        ))
+    };
+    let [complete, incomplete, downloaded] = match reply.get(..3) {
+        Some([a, b, c]) => [count(a), count(b), count(c)].map(|n| n.ok_or_else(bad)),
+        _ => return Err(bad()),
+    };
+    let peers: Vec<Peer> = reply[3..]
+        .chunks_exact(2)
+        .filter_map(|pair| match pair {
+            [Value::BulkString(m), Value::BulkString(id)] => member::decode(m, id),
+            _ => None,
+        })
+        .collect();
+    Ok(AnnounceOutcome {
+        peers,
+        counts: Scrape {
+            complete: complete?,
+            incomplete: incomplete?,
+            downloaded: downloaded?,
+        },
+    })
+}
+
+fn count(v: &Value) -> Option<u32> {
+    match v {
+        Value::Int(n) => u32::try_from(*n).ok(),
+        _ => None,
+    }
+}
