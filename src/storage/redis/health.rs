@@ -3,32 +3,103 @@
 //! During an outage every request fails; logging each failure would bury the
 //! log (and slow the tracker) exactly when an operator needs to read it. The
 //! frontends do not log storage failures; this is the one place that does.
+//!
+//! Requests overlap, so "the last request succeeded" is not "Redis is back":
+//! a request sent just before Redis died may complete just after another one
+//! saw it fail. Every request therefore takes a ticket when it starts, and only
+//! a success that *started* after the failure that opened the outage ends it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tracing::{error, info};
 
-/// Whether the last request to Redis failed.
-#[derive(Default)]
+/// No outage: the value of `down_since` while Redis answers.
+const UP: u64 = u64::MAX;
+
+/// Outage state shared by every request of one store.
 pub struct Health {
-    down: AtomicBool,
+    /// Tickets handed to requests, in start order.
+    next_ticket: AtomicU64,
+    /// The ticket of the request whose failure opened the current outage, or [`UP`].
+    down_since: AtomicU64,
 }
 
+impl Default for Health {
+    fn default() -> Self {
+        Health {
+            next_ticket: AtomicU64::new(0),
+            down_since: AtomicU64::new(UP),
+        }
+    }
+}
+
+/// A request's place in start order.
+#[derive(Clone, Copy)]
+pub struct Ticket(u64);
+
 impl Health {
-    /// A request succeeded: if Redis was down, it is back.
-    pub fn ok(&self, broker: &str) {
-        if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::Relaxed) {
+    /// Called as a request starts.
+    pub fn ticket(&self) -> Ticket {
+        Ticket(self.next_ticket.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// A request succeeded: if it started after the outage began, Redis is back.
+    pub fn ok(&self, ticket: Ticket, broker: &str) {
+        let since = self.down_since.load(Ordering::Relaxed);
+        if since != UP
+            && ticket.0 > since
+            && self
+                .down_since
+                .compare_exchange(since, UP, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
             info!(broker, "redis storage reachable again");
         }
     }
 
     /// A request failed: the first failure of an outage is logged.
-    pub fn failed(&self, broker: &str, error: &str) {
-        if !self.down.swap(true, Ordering::Relaxed) {
+    pub fn failed(&self, ticket: Ticket, broker: &str, error: &str) {
+        if self
+            .down_since
+            .compare_exchange(UP, ticket.0, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+        {
             error!(
                 broker,
                 error, "redis storage unavailable; requests fail until it is back"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn down(h: &Health) -> bool {
+        h.down_since.load(Ordering::Relaxed) != UP
+    }
+
+    #[test]
+    fn a_request_older_than_the_outage_does_not_end_it() {
+        let h = Health::default();
+        let early = h.ticket();
+        let failing = h.ticket();
+        h.failed(failing, "b", "broken pipe");
+        assert!(down(&h));
+        h.ok(early, "b");
+        assert!(down(&h), "a request sent before the failure proves nothing");
+        let later = h.ticket();
+        h.ok(later, "b");
+        assert!(!down(&h));
+    }
+
+    #[test]
+    fn further_failures_keep_the_first_ticket() {
+        let h = Health::default();
+        let (a, b) = (h.ticket(), h.ticket());
+        h.failed(b, "x", "refused");
+        h.failed(a, "x", "refused");
+        assert_eq!(h.down_since.load(Ordering::Relaxed), b.0);
     }
 }

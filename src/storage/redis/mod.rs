@@ -80,15 +80,16 @@ impl RedisStorage {
         invocation: ScriptInvocation<'_>,
     ) -> Result<T, StorageError> {
         let bound = self.timeouts.request();
+        let ticket = self.health.ticket();
         let error = match tokio::time::timeout(bound, self.conn.run(&invocation)).await {
             Ok(Ok(value)) => {
-                self.health.ok(&self.broker);
+                self.health.ok(ticket, &self.broker);
                 return Ok(value);
             }
             Ok(Err(e)) => e.to_string(),
             Err(_) => format!("no reply within {bound:?}"),
         };
-        self.health.failed(&self.broker, &error);
+        self.health.failed(ticket, &self.broker, &error);
         Err(StorageError(format!("redis at {}: {error}", self.broker)))
     }
 
