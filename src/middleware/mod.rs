@@ -6,6 +6,7 @@
 //! themselves live one per file beside this one.
 
 pub mod hook;
+pub mod jwt;
 
 use std::sync::Arc;
 use std::time::Duration;
