@@ -82,12 +82,16 @@ impl Fetcher {
             .get(url.clone())
             .send()
             .await
-            .map_err(|e| fail(error_chain(&e)))?;
+            .map_err(|e| fail(error_chain(&e.without_url())))?;
         if resp.status() != reqwest::StatusCode::OK {
             return Err(fail(format!("HTTP status {}", resp.status())));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| fail(error_chain(&e)))? {
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| fail(error_chain(&e.without_url())))?
+        {
             if body.len() + chunk.len() > MAX_BODY {
                 return Err(fail(format!("body larger than {MAX_BODY} bytes")));
             }

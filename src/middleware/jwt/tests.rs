@@ -555,3 +555,49 @@ async fn refresh_stops_at_shutdown_and_when_dropped() {
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(server.hits(), after, "refreshing after drop");
 }
+
+/// HTTPS works (the ring-backed TLS client handshakes) and certificates are
+/// verified: a self-signed one is refused, and the error says so.
+#[tokio::test]
+async fn https_certificates_are_verified() {
+    use std::sync::Arc;
+    use tokio_rustls::TlsAcceptor;
+    use tokio_rustls::rustls::ServerConfig;
+    use tokio_rustls::rustls::crypto::ring;
+    use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(cert.signing_key.serialize_der()));
+    let config = ServerConfig::builder_with_provider(Arc::new(ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.cert.der().clone()], key)
+        .unwrap();
+    let acceptor = TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handshakes = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        acceptor.accept(tcp).await.is_ok()
+    });
+
+    let url = format!("https://127.0.0.1:{port}/jwks.json");
+    let err = start_error(&options(&url, None)).await;
+    assert!(
+        err.starts_with("jwk_set_url: cannot fetch https://"),
+        "{err}"
+    );
+    assert!(
+        err.contains("certificate") || err.contains("UnknownIssuer"),
+        "{err}"
+    );
+    let accepted = tokio::time::timeout(Duration::from_secs(5), handshakes)
+        .await
+        .expect("the client reached the TLS server")
+        .unwrap();
+    assert!(
+        !accepted,
+        "handshake with an untrusted certificate completed"
+    );
+}
