@@ -14,7 +14,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::{self, Config};
 use crate::e2e::E2eArgs;
-use crate::server;
+use crate::server::{self, ConfigSource};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -114,17 +114,19 @@ fn run_e2e(cmd: E2eCommand) -> i32 {
     }
 }
 
-/// Runs the tracker until SIGINT/SIGTERM; 0 after a clean stop, 1 on any error.
+/// Runs the tracker until SIGINT/SIGTERM (SIGUSR1/SIGHUP reload `config_file`);
+/// 0 after a clean stop, 1 on any error.
 fn serve(config_file: Option<&Path>) -> i32 {
-    let config = match config_file {
-        Some(file) => match Config::load(file) {
-            Ok(config) => config,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-        },
-        None => Config::embedded(),
+    let source = match config_file {
+        Some(file) => ConfigSource::File(file.to_path_buf()),
+        None => ConfigSource::Embedded,
+    };
+    let config = match source.load() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
     };
     let rt = match runtime() {
         Ok(rt) => rt,
@@ -134,7 +136,7 @@ fn serve(config_file: Option<&Path>) -> i32 {
         let shutdown = CancellationToken::new();
         server::signals::cancel_on_signals(shutdown.clone())
             .map_err(|e| anyhow::anyhow!("cannot install signal handlers: {e}"))?;
-        server::run(config, shutdown).await
+        server::run(config, source, shutdown).await
     });
     // Nothing may keep the process alive after the server is done.
     rt.shutdown_timeout(Duration::from_millis(500));

@@ -19,8 +19,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 mod addr;
 pub mod duration;
 mod storage;
+mod swarm;
 
 pub use storage::{MemoryConfig, StorageConfig};
+pub use swarm::SwarmConfig;
 
 /// The file as a whole: everything lives under the `chihaya:` root key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -46,6 +48,9 @@ pub struct Config {
     /// Absent: no UDP frontend.
     pub udp: Option<UdpConfig>,
     pub storage: StorageConfig,
+    /// How peers are handed out and who is recorded (LBRY); absent: plain BitTorrent.
+    #[serde(deserialize_with = "null_as_default")]
+    pub swarm: SwarmConfig,
     /// Hooks run before the swarm is touched; `null` (an empty YAML key) is no hooks.
     #[serde(deserialize_with = "null_as_default")]
     pub prehooks: Vec<HookConfig>,
@@ -64,6 +69,7 @@ impl Default for Config {
             http: None,
             udp: None,
             storage: StorageConfig::default(),
+            swarm: SwarmConfig::default(),
             prehooks: Vec::new(),
             posthooks: Vec::new(),
         }

@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::deadline::{Deadlines, Timeouts};
 use self::handler::Handler;
-use crate::config::HttpConfig;
+use crate::config::{HttpConfig, SwarmConfig};
 use crate::middleware::Tracker;
 use crate::protocol::canonical_ip;
 
@@ -55,6 +55,7 @@ const LISTEN_BACKLOG: i32 = 1024;
 pub struct HttpFrontend {
     listeners: Vec<Listener>,
     config: HttpConfig,
+    swarm: SwarmConfig,
 }
 
 struct Listener {
@@ -85,7 +86,14 @@ impl HttpFrontend {
         Ok(HttpFrontend {
             listeners,
             config: config.clone(),
+            swarm: SwarmConfig::DEFAULT,
         })
+    }
+
+    /// Announces are parsed under `swarm` (which ports are valid, the
+    /// selection each starts with) instead of plain BitTorrent's rules.
+    pub fn with_swarm(self, swarm: SwarmConfig) -> Self {
+        HttpFrontend { swarm, ..self }
     }
 
     /// Where it actually listens (useful when a port was 0).
@@ -100,7 +108,7 @@ impl HttpFrontend {
         tracker: Arc<Tracker>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let handler = Arc::new(Handler::new(&self.config, tracker)?);
+        let handler = Arc::new(Handler::new(&self.config, self.swarm, tracker)?);
         let settings = ConnectionSettings {
             timeouts: Timeouts {
                 read: self.config.read_timeout,

@@ -1,21 +1,41 @@
 //! The hook chain between the frontends and the swarm.
 //!
-//! Frontends hand a parsed request to [`Tracker`]; it runs the pre-hooks, does
-//! the one storage operation, fills in the intervals and hands the reply back.
-//! Hooks are configured by name (`prehooks:` / `posthooks:`); the hooks
-//! themselves live one per file beside this one.
+//! Frontends hand a parsed request to [`Tracker`]; it runs the current
+//! [`Chain`]: every prehook's `before_*`, the one storage operation, every
+//! prehook's `after_*`, and hands the reply back; posthooks then run on a copy
+//! in a task of their own. Hooks are configured by name (`prehooks:` /
+//! `posthooks:`), built by [`registry`], and live one per file beside this one.
+//! A reload builds a whole new chain and swaps it in.
 
+pub mod chain;
+pub mod client_approval;
+pub mod fixed_peers;
 pub mod hook;
+pub mod interval_variation;
 pub mod jwt;
+mod options;
+pub mod posthooks;
+pub mod prefer_subnet;
+pub mod registry;
+pub mod torrent_approval;
+
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::config::{Config, HookConfig};
+use arc_swap::ArcSwap;
+
+use crate::config::Config;
 use crate::protocol::{
     AnnounceRequest, AnnounceResponse, ClientError, ScrapeRequest, ScrapeResponse,
 };
 use crate::storage::Storage;
+
+pub use chain::Chain;
+use posthooks::Posthooks;
 
 /// Why a request got no normal answer.
 #[derive(Debug, thiserror::Error)]
@@ -39,27 +59,29 @@ impl TrackerError {
 }
 
 /// The protocol-agnostic tracker: what every frontend calls.
+///
+/// The chain sits behind an [`ArcSwap`], so every request reads the current
+/// generation without a lock and a reload swaps in a new one while requests
+/// in flight finish on the old.
 pub struct Tracker {
     storage: Arc<Storage>,
-    announce_interval: u32,
-    min_announce_interval: u32,
-    /// Kept so the chain can be built from them; see the hooks issue.
-    pub prehooks: Vec<HookConfig>,
-    pub posthooks: Vec<HookConfig>,
-}
-
-fn secs(d: Duration) -> u32 {
-    u32::try_from(d.as_secs()).unwrap_or(u32::MAX)
+    chain: ArcSwap<Chain>,
+    posthooks: Posthooks,
 }
 
 impl Tracker {
+    /// The config's intervals and no hooks: what the frontends' own tests
+    /// need. The server builds the configured hooks with [`Chain::build`]
+    /// and uses [`Tracker::with_chain`].
     pub fn new(config: &Config, storage: Arc<Storage>) -> Self {
+        Tracker::with_chain(Chain::without_hooks(config), storage)
+    }
+
+    pub fn with_chain(chain: Chain, storage: Arc<Storage>) -> Self {
         Tracker {
             storage,
-            announce_interval: secs(config.announce_interval),
-            min_announce_interval: secs(config.min_announce_interval),
-            prehooks: config.prehooks.clone(),
-            posthooks: config.posthooks.clone(),
+            chain: ArcSwap::from_pointee(chain),
+            posthooks: Posthooks::new(posthooks::MAX_PENDING),
         }
     }
 
@@ -67,34 +89,47 @@ impl Tracker {
         &self.storage
     }
 
+    /// Puts `chain` in force for every request from now on; the old
+    /// generation's background tasks are told to stop. Swarms are untouched.
+    pub fn replace_chain(&self, chain: Chain) {
+        let old = self.chain.swap(Arc::new(chain));
+        old.retire();
+    }
+
+    /// The generation in force, e.g. to log its hooks.
+    pub fn chain(&self) -> Arc<Chain> {
+        self.chain.load_full()
+    }
+
     pub async fn announce(&self, req: &AnnounceRequest) -> Result<AnnounceResponse, TrackerError> {
-        let outcome = self
-            .storage
-            .announce(req)
-            .await
-            .map_err(|e| TrackerError::Internal(e.to_string()))?;
-        Ok(AnnounceResponse {
-            interval: self.announce_interval,
-            min_interval: self.min_announce_interval,
-            complete: outcome.counts.complete,
-            incomplete: outcome.counts.incomplete,
-            peers: outcome.peers,
-        })
+        let chain = self.chain.load_full();
+        let (req, resp) = chain.announce(&self.storage, req).await?;
+        if chain.has_posthooks() {
+            let (req, copy) = (req.into_owned(), resp.clone());
+            self.posthooks
+                .spawn(move || chain.announce_posthooks(req, copy));
+        }
+        Ok(resp)
     }
 
     pub async fn scrape(&self, req: &ScrapeRequest) -> Result<ScrapeResponse, TrackerError> {
-        let counts = self
-            .storage
-            .scrape(&req.info_hashes)
-            .await
-            .map_err(|e| TrackerError::Internal(e.to_string()))?;
-        Ok(ScrapeResponse {
-            files: req.info_hashes.iter().copied().zip(counts).collect(),
-        })
+        let chain = self.chain.load_full();
+        let (req, resp) = chain.scrape(&self.storage, req).await?;
+        if chain.has_posthooks() {
+            let (req, copy) = (req.into_owned(), resp.clone());
+            self.posthooks
+                .spawn(move || chain.scrape_posthooks(req, copy));
+        }
+        Ok(resp)
     }
 
     /// The intervals, for error replies that should still make clients back off.
     pub fn intervals(&self) -> (u32, u32) {
-        (self.announce_interval, self.min_announce_interval)
+        self.chain.load().intervals()
+    }
+
+    /// Requests whose posthooks were dropped because posthooks fell behind.
+    pub fn posthooks_dropped(&self) -> u64 {
+        self.posthooks.dropped()
     }
 }

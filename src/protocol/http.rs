@@ -7,7 +7,7 @@
 
 use std::net::IpAddr;
 
-use crate::config::HttpConfig;
+use crate::config::{HttpConfig, SwarmConfig};
 use crate::protocol::bencode::Dict;
 use crate::protocol::query::Query;
 use crate::protocol::{
@@ -23,15 +23,25 @@ pub struct AnnounceOptions {
     /// Whether `ip=` / `ipv4=` / `ipv6=` may replace the address the
     /// connection came from.
     pub allow_ip_spoofing: bool,
+    /// Which ports are valid and the selection each announce starts with.
+    pub swarm: SwarmConfig,
 }
 
 impl From<&HttpConfig> for AnnounceOptions {
+    /// With plain BitTorrent swarms; see [`AnnounceOptions::with_swarm`].
     fn from(c: &HttpConfig) -> Self {
         AnnounceOptions {
             default_numwant: c.default_numwant,
             max_numwant: c.max_numwant,
             allow_ip_spoofing: c.allow_ip_spoofing,
+            swarm: SwarmConfig::DEFAULT,
         }
+    }
+}
+
+impl AnnounceOptions {
+    pub fn with_swarm(self, swarm: SwarmConfig) -> Self {
+        AnnounceOptions { swarm, ..self }
     }
 }
 
@@ -70,11 +80,11 @@ pub fn parse_announce(
         true => spoofed_ip(query).unwrap_or(ip),
         false => ip,
     };
-    let request = AnnounceRequest {
+    let mut request = AnnounceRequest {
         info_hash: InfoHash::from_slice(required(query, "info_hash")?)?,
         peer_id: PeerId::from_slice(required(query, "peer_id")?)?,
         ip: canonical_ip(ip),
-        port: parse_port(query)?,
+        port: parse_port(query, &options.swarm)?,
         uploaded: required_u64(query, "uploaded")?,
         downloaded: required_u64(query, "downloaded")?,
         left: required_u64(query, "left")?,
@@ -89,6 +99,7 @@ pub fn parse_announce(
         },
         selection: Default::default(),
     };
+    request.selection = options.swarm.selection(request.port);
     let format = PeerListFormat {
         compact: query.first(b"compact") != Some(b"0"),
         no_peer_id: query.first(b"no_peer_id") == Some(b"1"),
@@ -197,10 +208,11 @@ fn required_u64(query: &Query<'_>, name: &'static str) -> Result<u64, ClientErro
     parse_u64(required(query, name)?).ok_or_else(|| ClientError::new(format!("invalid {name}")))
 }
 
-fn parse_port(query: &Query<'_>) -> Result<u16, ClientError> {
+/// Port 0 only where the swarm takes it as a query (see [`SwarmConfig`]).
+fn parse_port(query: &Query<'_>, swarm: &SwarmConfig) -> Result<u16, ClientError> {
     parse_u64(required(query, "port")?)
         .and_then(|p| u16::try_from(p).ok())
-        .filter(|&p| p != 0)
+        .filter(|&p| swarm.accepts_port(p))
         .ok_or_else(|| ClientError::new("invalid port"))
 }
 
@@ -315,6 +327,7 @@ mod tests {
         default_numwant: 50,
         max_numwant: 100,
         allow_ip_spoofing: false,
+        swarm: SwarmConfig::DEFAULT,
     };
     const SOCKET_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 
@@ -416,6 +429,30 @@ mod tests {
         }
         let raw = base_query().replace("port=6881", "port=65535");
         assert_eq!(announce_with(&raw, &OPTIONS).unwrap().0.port, 65535);
+    }
+
+    /// LBRY mode: port 0 is a query, other ports are stored, and every
+    /// announce carries the configured selection.
+    #[test]
+    fn query_only_ports_are_taken_and_marked() {
+        let lbry = OPTIONS.with_swarm(SwarmConfig {
+            all_peers: true,
+            query_only_below_port: 1,
+        });
+        let raw = base_query().replace("port=6881", "port=0");
+        let (req, _) = announce_with(&raw, &lbry).unwrap();
+        assert_eq!((req.port, req.selection.query_only), (0, true));
+        assert!(req.selection.all_peers);
+        let (req, _) = announce_with(&base_query(), &lbry).unwrap();
+        assert_eq!((req.port, req.selection.query_only), (6881, false));
+        assert!(req.selection.all_peers);
+        for bad in ["65536", "-1", ""] {
+            let raw = base_query().replace("port=6881", &format!("port={bad}"));
+            let err = announce_with(&raw, &lbry).unwrap_err().0;
+            assert_eq!(err, "invalid port", "port={bad}");
+        }
+        let (req, _) = announce_with(&base_query(), &OPTIONS).unwrap();
+        assert_eq!(req.selection, Default::default(), "plain by default");
     }
 
     #[test]

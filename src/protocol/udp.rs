@@ -10,7 +10,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::config::UdpConfig;
+use crate::config::{SwarmConfig, UdpConfig};
 use crate::protocol::{
     AnnounceRequest, AnnounceResponse, ClientError, Event, InfoHash, Params, PeerId, Scrape,
     ScrapeRequest, ScrapeResponse, canonical_ip,
@@ -45,16 +45,26 @@ pub struct Limits {
     pub max_numwant: u32,
     pub max_scrape_infohashes: u32,
     pub allow_ip_spoofing: bool,
+    /// Which ports are valid and the selection each announce starts with.
+    pub swarm: SwarmConfig,
 }
 
 impl From<&UdpConfig> for Limits {
+    /// With plain BitTorrent swarms; see [`Limits::with_swarm`].
     fn from(c: &UdpConfig) -> Self {
         Limits {
             default_numwant: c.default_numwant,
             max_numwant: c.max_numwant,
             max_scrape_infohashes: c.max_scrape_infohashes,
             allow_ip_spoofing: c.allow_ip_spoofing,
+            swarm: SwarmConfig::DEFAULT,
         }
+    }
+}
+
+impl Limits {
+    pub fn with_swarm(self, swarm: SwarmConfig) -> Self {
+        Limits { swarm, ..self }
     }
 }
 
@@ -173,7 +183,7 @@ impl UdpAnnounce {
             numwant: resolve_numwant(self.num_want, limits),
             key: Some(self.key),
             params: self.params,
-            selection: Default::default(),
+            selection: limits.swarm.selection(self.port),
         }
     }
 }
@@ -242,7 +252,7 @@ pub fn parse_request(packet: &[u8], limits: &Limits) -> Result<Request, RequestE
             }))
         }
         ACTION_CONNECT => Err(fail("invalid protocol id")),
-        ACTION_ANNOUNCE => parse_announce(header, packet)
+        ACTION_ANNOUNCE => parse_announce(header, packet, &limits.swarm)
             .map(Request::Announce)
             .map_err(fail),
         ACTION_SCRAPE => parse_scrape(header, packet, limits)
@@ -252,13 +262,18 @@ pub fn parse_request(packet: &[u8], limits: &Limits) -> Result<Request, RequestE
     }
 }
 
-fn parse_announce(header: Header, p: &[u8]) -> Result<UdpAnnounce, &'static str> {
+/// Port 0 is taken only where the swarm answers it as a query (LBRY).
+fn parse_announce(
+    header: Header,
+    p: &[u8],
+    swarm: &SwarmConfig,
+) -> Result<UdpAnnounce, &'static str> {
     if p.len() < ANNOUNCE_LEN {
         return Err("packet too short");
     }
     let event = event_from_wire(be_u32(p, 80)).ok_or("invalid event")?;
     let port = be_u16(p, 96);
-    if port == 0 {
+    if !swarm.accepts_port(port) {
         return Err("invalid port");
     }
     let ip = Ipv4Addr::from(be_u32(p, 84));
@@ -686,6 +701,33 @@ mod tests {
         assert_eq!(built, p);
     }
 
+    /// LBRY mode: port 0 parses and becomes a query; elsewhere it is refused.
+    #[test]
+    fn port_zero_is_a_query_where_configured() {
+        let lbry = Limits::default().with_swarm(SwarmConfig {
+            all_peers: true,
+            query_only_below_port: 1,
+        });
+        let source: IpAddr = "192.0.2.1".parse().unwrap();
+        let asking = packet(&UdpAnnounce {
+            port: 0,
+            ..announce()
+        });
+        let Ok(Request::Announce(a)) = parse_request(&asking, &lbry) else {
+            panic!("port 0 refused in LBRY mode");
+        };
+        let req = a.into_request(source, &lbry);
+        assert_eq!((req.port, req.selection.query_only), (0, true));
+        assert!(req.selection.all_peers);
+        let Ok(Request::Announce(a)) = parse_request(&packet(&announce()), &lbry) else {
+            panic!("a normal announce refused in LBRY mode");
+        };
+        let req = a.into_request(source, &lbry);
+        assert_eq!((req.port, req.selection.query_only), (6881, false));
+        assert!(req.selection.all_peers);
+        assert_eq!(error_text(&asking), "invalid port", "port 0 by default");
+    }
+
     #[test]
     fn error_texts() {
         let good = packet(&announce());
@@ -817,6 +859,7 @@ mod tests {
             max_numwant: 100,
             max_scrape_infohashes: 50,
             allow_ip_spoofing: false,
+            swarm: SwarmConfig::DEFAULT,
         };
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();

@@ -27,13 +27,13 @@ pub async fn bind_all(config: &Config) -> anyhow::Result<Vec<Frontend>> {
         let frontend = HttpFrontend::bind(http)
             .await
             .with_context(|| bind_failure("HTTP", &addrs))?;
-        bound.push(Frontend::Http(frontend));
+        bound.push(Frontend::Http(frontend.with_swarm(config.swarm)));
     }
     if let Some(udp) = &config.udp {
         let frontend = UdpFrontend::bind(udp)
             .await
             .with_context(|| bind_failure("UDP", &[udp.addr]))?;
-        bound.push(Frontend::Udp(frontend));
+        bound.push(Frontend::Udp(frontend.with_swarm(config.swarm)));
     }
     Ok(bound)
 }

@@ -1,4 +1,5 @@
-//! Wiring: config → storage → tracker → frontends, and a clean stop.
+//! Wiring: config → storage → hook chain → tracker → frontends, reloads on
+//! SIGUSR1 / SIGHUP, and a clean stop.
 //!
 //! [`run`] owns every long-running task of the tracker. They all watch one
 //! cancellation token; when it fires (a signal, or a frontend that died),
@@ -7,6 +8,7 @@
 
 mod frontends;
 mod gc;
+pub mod reload;
 pub mod signals;
 mod stats;
 
@@ -19,24 +21,40 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::{Config, StorageConfig};
-use crate::middleware::Tracker;
+use crate::middleware::{Chain, Tracker};
 use crate::storage::Storage;
 
 use gc::GcTotals;
+pub use reload::ConfigSource;
+use signals::ReloadSignals;
 
 /// How long in-flight requests get to finish once shutdown starts. Clients
 /// retry announces, so a slow straggler is cut off rather than waited for.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 
 /// Runs the tracker until `shutdown` is cancelled (or a frontend fails).
+/// `config` was read from `source`, which a reload reads again.
 ///
-/// Returns an error if a frontend cannot bind (the message names the
-/// address) or stops on its own; `Ok` after an orderly shutdown.
-pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
+/// Returns an error if a hook refuses its options (the message names the
+/// hook), if a frontend cannot bind (it names the address) or stops on its
+/// own; `Ok` after an orderly shutdown.
+pub async fn run(
+    config: Config,
+    source: ConfigSource,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     info!(version = env!("CARGO_PKG_VERSION"), "chihaya starting");
+    // First, so a reload signal during start-up does not kill the process.
+    let reloads = ReloadSignals::install()
+        .map_err(|e| anyhow!("cannot install the reload signal handlers: {e}"))?;
+    // A child token, so a failing frontend can stop the others without
+    // pretending the caller asked for shutdown.
+    let stop = shutdown.child_token();
+    let chain = Chain::build(&config, &stop).await?;
+    log_hooks(&chain);
     let storage = Arc::new(Storage::from_config(&config.storage));
-    let tracker = Arc::new(Tracker::new(&config, storage.clone()));
+    let tracker = Arc::new(Tracker::with_chain(chain, storage.clone()));
     let frontends = frontends::bind_all(&config).await?;
     if frontends.is_empty() {
         return Err(anyhow!(
@@ -44,9 +62,6 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         ));
     }
 
-    // A child token, so a failing frontend can stop the others without
-    // pretending the caller asked for shutdown.
-    let stop = shutdown.child_token();
     let mut serving = JoinSet::new();
     for frontend in frontends {
         for addr in frontend.local_addrs() {
@@ -67,12 +82,28 @@ pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<
         stop.clone(),
     ));
 
+    let reloading = tokio::spawn(reload::run(
+        reloads,
+        source,
+        config.clone(),
+        tracker.clone(),
+        stop.clone(),
+    ));
+
     let failure = first_failure(&mut serving, &stop).await;
     stop.cancel();
     info!("shutting down: no new requests, finishing those in flight");
+    reloading.abort();
     let gc_totals = drain(serving, gc, stats).await;
     summarize(&storage, started, gc_totals).await;
     failure.map_or(Ok(()), Err)
+}
+
+fn log_hooks(chain: &Chain) {
+    let (prehooks, posthooks) = chain.names();
+    if !prehooks.is_empty() || !posthooks.is_empty() {
+        info!(?prehooks, ?posthooks, "hooks ready");
+    }
 }
 
 /// Waits for shutdown, or for a frontend to stop by itself (which is a failure:

@@ -1,7 +1,9 @@
-//! SIGINT / SIGTERM → shutdown.
+//! SIGINT / SIGTERM → shutdown; SIGUSR1 / SIGHUP → reload.
 //!
-//! The first signal starts an orderly stop (in-flight requests are answered);
-//! a second one means the operator will not wait, so the process exits at once.
+//! The first stop signal starts an orderly stop (in-flight requests are
+//! answered); a second one means the operator will not wait, so the process
+//! exits at once. A reload signal re-reads the configuration (see
+//! `server::reload`).
 
 use std::io;
 
@@ -38,5 +40,32 @@ async fn next_signal(
     tokio::select! {
         _ = terminate.recv() => ("SIGTERM", 15),
         _ = interrupt.recv() => ("SIGINT", 2),
+    }
+}
+
+/// SIGUSR1 and SIGHUP, as a stream of reload requests. Installed as soon as
+/// it is created: from then on these signals no longer kill the process
+/// (their default action), even before the first reload is awaited.
+pub struct ReloadSignals {
+    usr1: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
+}
+
+impl ReloadSignals {
+    /// Must be called inside a Tokio runtime.
+    pub fn install() -> io::Result<ReloadSignals> {
+        Ok(ReloadSignals {
+            usr1: signal(SignalKind::user_defined1())?,
+            hup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The name of the next reload signal. Signals that arrive while a
+    /// reload runs are folded into one more reload, not queued one by one.
+    pub async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.usr1.recv() => "SIGUSR1",
+            _ = self.hup.recv() => "SIGHUP",
+        }
     }
 }

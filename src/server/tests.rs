@@ -14,7 +14,11 @@ fn loopback_config() -> Config {
 #[tokio::test]
 async fn stops_cleanly_and_promptly_when_cancelled() {
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(run(loopback_config(), shutdown.clone()));
+    let server = tokio::spawn(run(
+        loopback_config(),
+        ConfigSource::Embedded,
+        shutdown.clone(),
+    ));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!server.is_finished(), "serves until told to stop");
     shutdown.cancel();
@@ -28,7 +32,9 @@ async fn stops_cleanly_and_promptly_when_cancelled() {
 #[tokio::test]
 async fn refuses_to_run_without_any_frontend() {
     let config = Config::parse("chihaya:\n  announce_interval: 30m\n").unwrap();
-    let err = run(config, CancellationToken::new()).await.unwrap_err();
+    let err = run(config, ConfigSource::Embedded, CancellationToken::new())
+        .await
+        .unwrap_err();
     assert!(
         err.to_string().starts_with("no frontend configured"),
         "{err}"

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{AnnounceOutcome, Storage, StoreStats};
-use crate::protocol::{AnnounceRequest, Event, InfoHash, Params, Peer, PeerId, Scrape};
+use crate::protocol::{
+    AnnounceRequest, Event, InfoHash, Params, Peer, PeerId, PeerSelection, Scrape,
+};
 
 /// Runs every check, each on a fresh store from `make`.
 pub async fn run_all<F, Fut>(make: F)
@@ -54,6 +56,12 @@ where
     gc_with_future_cutoff_removes_everything(make().await).await;
     gc_with_past_cutoff_removes_nothing(make().await).await;
     concurrent_announces_are_all_counted(make().await).await;
+    all_peers_hands_seeders_to_seeders(make().await).await;
+    prefer_subnet_puts_ipv4_neighbours_first(make().await).await;
+    prefer_subnet_puts_ipv6_neighbours_first(make().await).await;
+    prefer_subnet_hands_out_every_neighbour(make().await).await;
+    query_only_is_answered_but_changes_nothing(make().await).await;
+    query_only_never_creates_or_removes(make().await).await;
 }
 
 /// A client of the suite: where it is and who it says it is.
@@ -123,6 +131,29 @@ fn with_numwant(req: AnnounceRequest, numwant: u32) -> AnnounceRequest {
     AnnounceRequest { numwant, ..req }
 }
 
+fn with_selection(req: AnnounceRequest, selection: PeerSelection) -> AnnounceRequest {
+    AnnounceRequest { selection, ..req }
+}
+
+const ALL_PEERS: PeerSelection = PeerSelection {
+    all_peers: true,
+    prefer_subnet: None,
+    query_only: false,
+};
+
+const QUERY_ONLY: PeerSelection = PeerSelection {
+    all_peers: false,
+    prefer_subnet: None,
+    query_only: true,
+};
+
+/// Neighbours share the first 24 bits (IPv4) or 64 bits (IPv6).
+const PREFER_SUBNET: PeerSelection = PeerSelection {
+    all_peers: false,
+    prefer_subnet: Some((24, 64)),
+    query_only: false,
+};
+
 fn hash(n: u8) -> InfoHash {
     InfoHash([n; 20])
 }
@@ -163,6 +194,24 @@ fn addrs(peers: &[Peer]) -> HashSet<(IpAddr, u16)> {
 
 fn clients_v4(range: std::ops::Range<u8>) -> Vec<Client> {
     range.map(Client::v4).collect()
+}
+
+fn peers_of(clients: &[Client]) -> HashSet<(IpAddr, u16)> {
+    addrs(&clients.iter().map(Client::peer).collect::<Vec<_>>())
+}
+
+/// A client at `ip` (IPv4 or IPv6), its peer id derived from the address.
+fn client_at(ip: &str) -> Client {
+    let ip: IpAddr = ip.parse().expect("a literal address");
+    let last = match ip {
+        IpAddr::V4(v4) => v4.octets()[3],
+        IpAddr::V6(v6) => v6.octets()[15],
+    };
+    Client {
+        ip,
+        port: 6881,
+        id: PeerId([last; 20]),
+    }
 }
 
 pub async fn first_announce_gets_no_peers(store: Storage) {
@@ -641,4 +690,210 @@ pub async fn concurrent_announces_are_all_counted(store: Storage) {
         done.expect("an announcing task panicked");
     }
     assert_eq!(scrape_one(&store, hash(1)).await, counts(104, 96, 0));
+}
+
+/// LBRY: every peer announces left=0, so under the plain rule (seeders get
+/// only leechers) nobody would ever learn of anybody. With `all_peers` a
+/// seeder gets the leechers first, then the other seeders, never itself.
+pub async fn all_peers_hands_seeders_to_seeders(store: Storage) {
+    let seeders = clients_v4(1..4);
+    let leechers = clients_v4(4..6);
+    populate(&store, hash(1), &seeders, true).await;
+    let me = seeders[0];
+    let out = announce(&store, with_selection(me.seed(hash(1)), ALL_PEERS)).await;
+    assert_eq!(
+        addrs(&out.peers),
+        peers_of(&seeders[1..]),
+        "with all_peers a seeder must get the other seeders"
+    );
+    populate(&store, hash(1), &leechers, false).await;
+    let out = announce(&store, with_selection(me.seed(hash(1)), ALL_PEERS)).await;
+    assert_eq!(out.peers.len(), 4, "every other peer: {:?}", out.peers);
+    assert_eq!(
+        addrs(&out.peers[..2]),
+        peers_of(&leechers),
+        "a seeder must get leechers first"
+    );
+    let want_two = with_numwant(with_selection(me.seed(hash(1)), ALL_PEERS), 2);
+    let out = announce(&store, want_two).await;
+    assert_eq!(
+        addrs(&out.peers),
+        peers_of(&leechers),
+        "numwant 2: the leechers"
+    );
+    let out = announce(
+        &store,
+        with_selection(leechers[0].leech(hash(1)), ALL_PEERS),
+    )
+    .await;
+    assert_eq!(
+        out.peers.len(),
+        4,
+        "a leecher with all_peers gets everyone else"
+    );
+    assert_eq!(addrs(&out.peers[..3]), peers_of(&seeders), "seeders first");
+    let out = announce(&store, me.seed(hash(1))).await;
+    assert_eq!(
+        addrs(&out.peers),
+        peers_of(&leechers),
+        "without all_peers the plain rule holds again"
+    );
+    assert_eq!(out.counts, counts(3, 2, 0));
+}
+
+/// Neighbours come before seeders elsewhere: a leecher wanting two peers gets
+/// its two neighbours (a seeder, then a leecher), not the two far seeders.
+async fn neighbours_first(store: &Storage, me: Client, near: [Client; 2], far: [Client; 2]) {
+    let [near_seeder, near_leecher] = near;
+    populate(store, hash(1), &[near_seeder], true).await;
+    populate(store, hash(1), &far, true).await;
+    populate(store, hash(1), &[near_leecher], false).await;
+    let req = with_numwant(with_selection(me.leech(hash(1)), PREFER_SUBNET), 2);
+    let out = announce(store, req).await;
+    assert_eq!(
+        out.peers,
+        vec![near_seeder.peer(), near_leecher.peer()],
+        "neighbours (seeders first) must come before everyone else"
+    );
+    let req = with_selection(me.leech(hash(1)), PREFER_SUBNET);
+    let out = announce(store, req).await;
+    assert_eq!(out.peers.len(), 4, "then the rest: {:?}", out.peers);
+    assert_eq!(addrs(&out.peers[2..]), peers_of(&far), "the far ones last");
+    let out = announce(store, with_numwant(me.leech(hash(1)), 2)).await;
+    let seeders = peers_of(&[near_seeder, far[0], far[1]]);
+    assert!(
+        out.peers.len() == 2 && addrs(&out.peers).is_subset(&seeders),
+        "without the preference a leecher gets seeders first: {:?}",
+        out.peers
+    );
+}
+
+pub async fn prefer_subnet_puts_ipv4_neighbours_first(store: Storage) {
+    let near = [client_at("10.0.0.2"), client_at("10.0.0.3")];
+    let far = [client_at("10.0.1.4"), client_at("192.168.0.5")];
+    neighbours_first(&store, client_at("10.0.0.1"), near, far).await;
+}
+
+pub async fn prefer_subnet_puts_ipv6_neighbours_first(store: Storage) {
+    let near = [
+        client_at("2001:db8:0:1::2"),
+        client_at("2001:db8:0:1:ffff::3"),
+    ];
+    let far = [client_at("2001:db8:0:2::4"), client_at("2001:db9::5")];
+    neighbours_first(&store, client_at("2001:db8:0:1::1"), near, far).await;
+}
+
+/// A preference, not a cut: every neighbour is handed out over time (each
+/// walk starts at random), and a far peer only once the neighbours run out.
+pub async fn prefer_subnet_hands_out_every_neighbour(store: Storage) {
+    let near = clients_v4(1..9);
+    let far: Vec<Client> = (1..5).map(|n| client_at(&format!("10.9.0.{n}"))).collect();
+    populate(&store, hash(1), &far, true).await;
+    populate(&store, hash(1), &near, true).await;
+    let me = with_numwant(
+        with_selection(Client::v4(100).leech(hash(1)), PREFER_SUBNET),
+        2,
+    );
+    let mut seen = HashSet::new();
+    // Each neighbour misses one announce with probability 3/4; 300 misses in a row is ~1e-37.
+    for _ in 0..300 {
+        let got = addrs(&announce(&store, me.clone()).await.peers);
+        assert!(
+            got.is_subset(&peers_of(&near)),
+            "a far peer before the neighbours ran out"
+        );
+        seen.extend(got);
+        if seen.len() == near.len() {
+            return;
+        }
+    }
+    panic!(
+        "after 300 announces only {} of {} neighbours were ever handed out",
+        seen.len(),
+        near.len()
+    );
+}
+
+/// LBRY's port-0 announces: peers and counts come back, but the swarm is as
+/// if the announce never happened.
+pub async fn query_only_is_answered_but_changes_nothing(store: Storage) {
+    let (seeder, leecher, asker) = (Client::v4(1), Client::v4(2), Client::v4(3));
+    populate(&store, hash(1), &[seeder], true).await;
+    populate(&store, hash(1), &[leecher], false).await;
+    let before = stats(&store).await;
+    let out = announce(&store, with_selection(asker.leech(hash(1)), QUERY_ONLY)).await;
+    assert_eq!(
+        addrs(&out.peers),
+        peers_of(&[seeder, leecher]),
+        "the asker gets peers"
+    );
+    assert_eq!(out.counts, counts(1, 1, 0), "the asker is not counted");
+    let completed = with_event(asker.seed(hash(1)), Event::Completed);
+    let out = announce(&store, with_selection(completed, QUERY_ONLY)).await;
+    assert_eq!(
+        out.counts,
+        counts(1, 1, 0),
+        "a query-only completed counted a snatch"
+    );
+    assert_eq!(
+        addrs(&out.peers),
+        peers_of(&[leecher]),
+        "the plain rule still shapes it"
+    );
+    assert_eq!(
+        stats(&store).await,
+        before,
+        "a query-only announce changed the store"
+    );
+    let out = announce(&store, leecher.leech(hash(1))).await;
+    assert_eq!(out.peers, vec![seeder.peer()], "the asker was handed out");
+    let out = announce(&store, with_selection(leecher.leech(hash(1)), QUERY_ONLY)).await;
+    assert_eq!(
+        out.peers,
+        vec![seeder.peer()],
+        "a stored peer asking got itself back"
+    );
+    let both = PeerSelection {
+        all_peers: true,
+        ..QUERY_ONLY
+    };
+    let out = announce(&store, with_selection(asker.seed(hash(1)), both)).await;
+    assert_eq!(
+        addrs(&out.peers),
+        peers_of(&[seeder, leecher]),
+        "query_only with all_peers"
+    );
+}
+
+pub async fn query_only_never_creates_or_removes(store: Storage) {
+    let out = announce(
+        &store,
+        with_selection(Client::v4(1).seed(hash(1)), QUERY_ONLY),
+    )
+    .await;
+    assert_eq!(
+        out,
+        AnnounceOutcome::default(),
+        "a query about an unknown torrent"
+    );
+    assert_eq!(
+        stats(&store).await.torrents,
+        0,
+        "a query-only announce created a torrent"
+    );
+    let a = Client::v4(2);
+    populate(&store, hash(1), &[a], true).await;
+    let stop = with_selection(with_event(a.seed(hash(1)), Event::Stopped), QUERY_ONLY);
+    let out = announce(&store, stop).await;
+    assert!(
+        out.peers.is_empty(),
+        "a stopped announcer got peers: {:?}",
+        out.peers
+    );
+    assert_eq!(
+        out.counts,
+        counts(1, 0, 0),
+        "a query-only stopped removed the peer"
+    );
+    assert_eq!(scrape_one(&store, hash(1)).await, counts(1, 0, 0));
 }

@@ -20,7 +20,10 @@ use crate::protocol::{AnnounceRequest, InfoHash, Peer, Scrape};
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AnnounceOutcome {
     /// Up to `numwant` peers of the announcer's address family, never the
-    /// announcer itself. Leechers get seeders first, seeders get only leechers.
+    /// announcer itself. Leechers get seeders first, seeders get only leechers
+    /// (unless the request's [`PeerSelection`](crate::protocol::PeerSelection)
+    /// says `all_peers`; with `prefer_subnet` the announcer's neighbours come
+    /// first).
     pub peers: Vec<Peer>,
     /// Seeders and leechers (both address families) after this announce.
     pub counts: Scrape,
@@ -63,7 +66,9 @@ impl Storage {
     ///
     /// `stopped` removes the peer (and never adds one); `completed` makes it a
     /// seeder and counts a snatch unless it already was a seeder; `left == 0`
-    /// makes it a seeder. The conformance suite spells out the whole contract.
+    /// makes it a seeder. `req.selection` shapes the choice of peers, and with
+    /// `query_only` the announce changes nothing at all. The conformance suite
+    /// spells out the whole contract.
     pub async fn announce(&self, req: &AnnounceRequest) -> Result<AnnounceOutcome, StorageError> {
         match self {
             Storage::Memory(m) => Ok(m.announce(req, SystemTime::now())),

@@ -10,6 +10,7 @@ const PROTOCOL_ID: u64 = 0x41727101980;
 const ACTION_CONNECT: u32 = 0;
 const ACTION_ANNOUNCE: u32 = 1;
 const ACTION_SCRAPE: u32 = 2;
+const ACTION_ERROR: u32 = 3;
 pub const EVENT_NONE: u32 = 0;
 pub const EVENT_COMPLETED: u32 = 1;
 pub const EVENT_STARTED: u32 = 2;
@@ -32,6 +33,39 @@ pub struct Announce {
     pub left: u64,
     pub event: u32,
     pub port: u16,
+}
+
+/// Every field of a BEP 15 announce after the header, for clients (such as
+/// lbry-sdk) whose key and num_want must be reproduced byte for byte.
+pub struct RawAnnounce {
+    pub info_hash: [u8; 20],
+    pub peer_id: [u8; 20],
+    pub downloaded: u64,
+    pub left: u64,
+    pub uploaded: u64,
+    pub event: u32,
+    pub ip: u32,
+    pub key: u32,
+    pub num_want: i32,
+    pub port: u16,
+}
+
+impl From<&Announce> for RawAnnounce {
+    /// What a typical client sends: nothing transferred, key 0x5eed, default num_want.
+    fn from(a: &Announce) -> Self {
+        RawAnnounce {
+            info_hash: a.info_hash,
+            peer_id: a.peer_id,
+            downloaded: 0,
+            left: a.left,
+            uploaded: 0,
+            event: a.event,
+            ip: 0,
+            key: 0x5eed,
+            num_want: -1,
+            port: a.port,
+        }
+    }
 }
 
 /// What an announce reply carried.
@@ -57,7 +91,13 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 
 impl Client {
     pub fn connect(tracker: SocketAddr) -> Client {
-        let socket = UdpSocket::bind(SocketAddr::new(tracker.ip(), 0)).unwrap();
+        Client::connect_from(tracker, tracker.ip())
+    }
+
+    /// A client on its own address (127.0.0.2, 127.0.0.3, ... are all
+    /// loopback on Linux), so several hosts can be emulated on one machine.
+    pub fn connect_from(tracker: SocketAddr, local: IpAddr) -> Client {
+        let socket = UdpSocket::bind(SocketAddr::new(local, 0)).unwrap();
         socket
             .set_read_timeout(Some(Duration::from_secs(2)))
             .unwrap();
@@ -98,7 +138,48 @@ impl Client {
         panic!("no reply from {} after 3 tries", self.tracker);
     }
 
+    /// An announce the tracker must answer normally.
     pub fn announce(&mut self, a: &Announce) -> AnnounceReply {
+        self.announce_raw(&RawAnnounce::from(a))
+    }
+
+    /// An announce that may be refused: `Err` holds the error packet's message.
+    pub fn try_announce(&mut self, a: &Announce) -> Result<AnnounceReply, String> {
+        self.try_announce_raw(&RawAnnounce::from(a))
+    }
+
+    pub fn announce_raw(&mut self, a: &RawAnnounce) -> AnnounceReply {
+        self.try_announce_raw(a)
+            .unwrap_or_else(|e| panic!("error packet instead of an announce reply: {e:?}"))
+    }
+
+    /// An announce the tracker must refuse: the error reply's text.
+    pub fn announce_refused(&mut self, a: &RawAnnounce) -> String {
+        match self.try_announce_raw(a) {
+            Err(message) => message,
+            Ok(reply) => panic!("not refused: {reply:?}"),
+        }
+    }
+
+    fn try_announce_raw(&mut self, a: &RawAnnounce) -> Result<AnnounceReply, String> {
+        let (reply, tid) = self.announce_exchange(a);
+        assert!(reply.len() >= 8, "reply too short: {reply:?}");
+        assert_eq!(u32_at(&reply, 4), tid);
+        if u32_at(&reply, 0) == ACTION_ERROR {
+            return Err(String::from_utf8_lossy(&reply[8..]).into_owned());
+        }
+        assert!(reply.len() >= 20, "announce reply too short: {reply:?}");
+        assert_eq!(u32_at(&reply, 0), ACTION_ANNOUNCE, "reply: {reply:?}");
+        Ok(AnnounceReply {
+            interval: u32_at(&reply, 8),
+            leechers: u32_at(&reply, 12),
+            seeders: u32_at(&reply, 16),
+            peers: peers(&reply[20..], self.tracker.ip()),
+        })
+    }
+
+    /// Sends the announce; the reply and the transaction id it must carry.
+    fn announce_exchange(&mut self, a: &RawAnnounce) -> (Vec<u8>, u32) {
         let tid = self.transaction();
         let mut p = Vec::with_capacity(98);
         p.extend_from_slice(&self.connection_id.to_be_bytes()); //  0..8  connection id
@@ -106,25 +187,16 @@ impl Client {
         p.extend_from_slice(&tid.to_be_bytes()); // 12..16 transaction id
         p.extend_from_slice(&a.info_hash); // 16..36 info_hash
         p.extend_from_slice(&a.peer_id); // 36..56 peer_id
-        p.extend_from_slice(&0u64.to_be_bytes()); // 56..64 downloaded
+        p.extend_from_slice(&a.downloaded.to_be_bytes()); // 56..64 downloaded
         p.extend_from_slice(&a.left.to_be_bytes()); // 64..72 left
-        p.extend_from_slice(&0u64.to_be_bytes()); // 72..80 uploaded
+        p.extend_from_slice(&a.uploaded.to_be_bytes()); // 72..80 uploaded
         p.extend_from_slice(&a.event.to_be_bytes()); // 80..84 event
-        p.extend_from_slice(&0u32.to_be_bytes()); // 84..88 ip (0: the sender's)
-        p.extend_from_slice(&0x5eed_u32.to_be_bytes()); // 88..92 key
-        p.extend_from_slice(&(-1i32).to_be_bytes()); // 92..96 num_want (-1: default)
+        p.extend_from_slice(&a.ip.to_be_bytes()); // 84..88 ip (0: the sender's)
+        p.extend_from_slice(&a.key.to_be_bytes()); // 88..92 key
+        p.extend_from_slice(&a.num_want.to_be_bytes()); // 92..96 num_want (-1: default)
         p.extend_from_slice(&a.port.to_be_bytes()); // 96..98 port
         assert_eq!(p.len(), 98);
-        let reply = self.exchange(&p);
-        assert!(reply.len() >= 20, "announce reply too short: {reply:?}");
-        assert_eq!(u32_at(&reply, 0), ACTION_ANNOUNCE, "reply: {reply:?}");
-        assert_eq!(u32_at(&reply, 4), tid);
-        AnnounceReply {
-            interval: u32_at(&reply, 8),
-            leechers: u32_at(&reply, 12),
-            seeders: u32_at(&reply, 16),
-            peers: peers(&reply[20..], self.tracker.ip()),
-        }
+        (self.exchange(&p), tid)
     }
 
     pub fn scrape(&mut self, info_hash: [u8; 20]) -> ScrapeCounts {

@@ -13,7 +13,7 @@ use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{HeaderMap, Response, StatusCode, Uri};
 
 use super::router::{Endpoint, Router};
-use crate::config::HttpConfig;
+use crate::config::{HttpConfig, SwarmConfig};
 use crate::middleware::{Tracker, TrackerError};
 use crate::protocol::http::{
     AnnounceOptions, client_ip, parse_announce, parse_scrape, write_announce, write_failure,
@@ -37,11 +37,15 @@ pub struct Handler {
 const TEXT_PLAIN: HeaderValue = HeaderValue::from_static("text/plain");
 
 impl Handler {
-    pub fn new(config: &HttpConfig, tracker: Arc<Tracker>) -> anyhow::Result<Self> {
+    pub fn new(
+        config: &HttpConfig,
+        swarm: SwarmConfig,
+        tracker: Arc<Tracker>,
+    ) -> anyhow::Result<Self> {
         let real_ip_header = real_ip_header(config)?;
         Ok(Handler {
             router: Router::new(&config.announce_routes, &config.scrape_routes),
-            options: AnnounceOptions::from(config),
+            options: AnnounceOptions::from(config).with_swarm(swarm),
             max_scrape_infohashes: config.max_scrape_infohashes,
             real_ip_header,
             produce_timeout: config.write_timeout,

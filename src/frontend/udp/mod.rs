@@ -21,7 +21,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::UdpConfig;
+use crate::config::{SwarmConfig, UdpConfig};
 use crate::middleware::{Tracker, TrackerError};
 use crate::protocol::canonical_ip;
 use crate::protocol::udp::{self, Family, Limits, Request};
@@ -62,6 +62,15 @@ impl UdpFrontend {
             limits: Limits::from(config),
             request_timing: config.enable_request_timing,
         })
+    }
+
+    /// Announces are parsed under `swarm` (port 0 may be a query; the
+    /// selection each starts with) instead of plain BitTorrent's rules.
+    pub fn with_swarm(self, swarm: SwarmConfig) -> Self {
+        UdpFrontend {
+            limits: self.limits.with_swarm(swarm),
+            ..self
+        }
     }
 
     /// Where it actually listens (useful when a port was 0).

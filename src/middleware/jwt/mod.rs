@@ -180,8 +180,7 @@ impl Hook for Jwt {
 /// Options to their struct; every error names the key at fault (serde's
 /// messages do: "missing field `issuer`", "unknown field `isuer`").
 fn parse_options(options: &serde_yaml_ng::Value) -> Result<Options, String> {
-    let opts: Options = serde_yaml_ng::from_value(options.clone())
-        .map_err(|e| format!("options: {e} (needs issuer, audience, jwk_set_url)"))?;
+    let opts: Options = super::options::parse(options)?;
     for (key, value) in [("issuer", &opts.issuer), ("audience", &opts.audience)] {
         if value.is_empty() {
             return Err(format!("{key}: must not be empty"));

@@ -29,13 +29,15 @@ pub struct Shard {
 impl Shard {
     pub fn announce(&mut self, req: &AnnounceRequest, now: CoarseTime) -> AnnounceOutcome {
         let action = Action::of(req);
-        let torrent = match action {
-            // A stop never creates a torrent; from an unknown one it just gets zeros.
-            Action::Stop => match self.torrents.get_mut(&req.info_hash) {
+        // A stop or a query never creates a torrent; about an unknown one it just gets zeros.
+        let joins = matches!(action, Action::Update { .. }) && !req.selection.query_only;
+        let torrent = if joins {
+            self.torrents.entry(req.info_hash).or_default()
+        } else {
+            match self.torrents.get_mut(&req.info_hash) {
                 Some(torrent) => torrent,
                 None => return AnnounceOutcome::default(),
-            },
-            Action::Update { .. } => self.torrents.entry(req.info_hash).or_default(),
+            }
         };
         let before = torrent.counts();
         let peers = torrent.announce(req, action, now);

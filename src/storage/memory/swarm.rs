@@ -34,7 +34,6 @@
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-use std::ops::Range;
 
 use smallvec::SmallVec;
 
@@ -49,14 +48,36 @@ pub const INDEX_BELOW: usize = 16;
 /// An address family: its address type and how many peers live inline.
 pub trait Family: Copy + Eq + Hash + Into<IpAddr> {
     type Inline: smallvec::Array<Item = Entry<Self>>;
+
+    /// Of a `(IPv4, IPv6)` pair of prefix lengths, the one for this family.
+    fn prefix_len(lens: (u8, u8)) -> u8;
+
+    /// Whether `a` and `b` agree in their first `bits` bits (0: always).
+    fn shares_prefix(a: Self, b: Self, bits: u8) -> bool;
 }
 
 impl Family for Ipv4Addr {
     type Inline = [Entry<Ipv4Addr>; 2];
+
+    fn prefix_len(lens: (u8, u8)) -> u8 {
+        lens.0
+    }
+
+    fn shares_prefix(a: Self, b: Self, bits: u8) -> bool {
+        (a.to_bits() ^ b.to_bits()).leading_zeros() >= u32::from(bits)
+    }
 }
 
 impl Family for Ipv6Addr {
     type Inline = [Entry<Ipv6Addr>; 1];
+
+    fn prefix_len(lens: (u8, u8)) -> u8 {
+        lens.1
+    }
+
+    fn shares_prefix(a: Self, b: Self, bits: u8) -> bool {
+        (a.to_bits() ^ b.to_bits()).leading_zeros() >= u32::from(bits)
+    }
 }
 
 /// One peer: 32 bytes for IPv4, 44 for IPv6. The seeder flag is not stored:
@@ -146,6 +167,11 @@ impl<A: Family> Swarm<A> {
         }
     }
 
+    /// Where the peer at (address, port) is, if it is in the swarm.
+    pub fn position(&self, addr: A, port: u16) -> Option<usize> {
+        self.find((addr, port))
+    }
+
     fn find(&self, key: (A, u16)) -> Option<usize> {
         match &self.index {
             Some(index) => index.get(&key).map(|&i| i as usize),
@@ -155,7 +181,7 @@ impl<A: Family> Swarm<A> {
 
     /// Records the announcer under its (address, port), replacing whatever
     /// peer id was there. Returns its role before (`None` if it is new) and
-    /// its position now, for [`Swarm::select`].
+    /// its position now, for [`Swarm::select`] (see the `choose` module).
     pub fn upsert(&mut self, who: Announcer<A>) -> (Option<Role>, usize) {
         let Some(i) = self.find((who.addr, who.port)) else {
             let entry = Entry {
@@ -184,38 +210,6 @@ impl<A: Family> Swarm<A> {
         let role = self.role_at(i);
         self.remove_at(i);
         Some(role)
-    }
-
-    /// Up to `want` peers for the announcer at position `announcer`, never
-    /// itself: a leecher gets seeders first, then leechers; a seeder gets only
-    /// leechers. Each group is walked from a random start, so over many
-    /// announces every peer is handed out, not just the first few.
-    pub fn select(&self, announcer: usize, want: usize) -> Vec<Peer> {
-        let seeders = 0..self.seeders as usize;
-        let leechers = self.seeders as usize..self.len();
-        let (first, then) = match self.role_at(announcer) {
-            Role::Leecher => (seeders, leechers),
-            Role::Seeder => (leechers, 0..0),
-        };
-        let available = (first.len() + then.len()).saturating_sub(1);
-        let mut out = Vec::with_capacity(want.min(available));
-        self.take_from(first, announcer, want, &mut out);
-        self.take_from(then, announcer, want, &mut out);
-        out
-    }
-
-    fn take_from(&self, range: Range<usize>, skip: usize, want: usize, out: &mut Vec<Peer>) {
-        if range.is_empty() || out.len() >= want {
-            return;
-        }
-        let start = range.start + rand::random_range(0..range.len());
-        let positions = (start..range.end).chain(range.start..start);
-        out.extend(
-            positions
-                .filter(|&i| i != skip)
-                .take(want - out.len())
-                .map(|i| self.entries[i].peer()),
-        );
     }
 
     /// Removes peers last seen before `cutoff`; returns how many.
@@ -306,5 +300,8 @@ impl<A: Family> Swarm<A> {
     }
 }
 
+mod choose;
 #[cfg(test)]
 mod tests;
+
+pub use choose::Choice;

@@ -3,7 +3,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::clock::CoarseTime;
-use super::swarm::{Announcer, Family, Role, Swarm};
+use super::swarm::{Announcer, Choice, Family, Role, Swarm};
 use crate::protocol::{AnnounceRequest, Event, Peer, Scrape, canonical_ip};
 
 /// What an announce asks of the swarm, decided once from the request so the
@@ -90,12 +90,19 @@ struct Place<'a> {
 impl Place<'_> {
     fn apply<A: Family>(&self, swarm: &mut Swarm<A>, addr: A, snatches: &mut u32) -> Vec<Peer> {
         let (role, completed) = match self.action {
+            Action::Stop if self.req.selection.query_only => return Vec::new(),
             Action::Stop => {
                 swarm.remove(addr, self.req.port);
                 return Vec::new();
             }
             Action::Update { role, completed } => (role, completed),
         };
+        let choice = Choice::new(addr, role, self.req.numwant as usize, &self.req.selection);
+        if self.req.selection.query_only {
+            // Answered as if it had joined, but the swarm stays as it was.
+            let me = swarm.position(addr, self.req.port);
+            return swarm.select(&choice.skipping(me));
+        }
         let (before, at) = swarm.upsert(Announcer {
             addr,
             port: self.req.port,
@@ -107,6 +114,6 @@ impl Place<'_> {
         if completed && before != Some(Role::Seeder) {
             *snatches = snatches.saturating_add(1);
         }
-        swarm.select(at, self.req.numwant as usize)
+        swarm.select(&choice.skipping(Some(at)))
     }
 }

@@ -9,6 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use proptest::prelude::*;
 
 use super::*;
+use crate::protocol::PeerSelection;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -78,7 +79,13 @@ fn check_against<A: Family + Ord + std::fmt::Debug>(swarm: &Swarm<A>, model: &Mo
 
 fn check_selection<A: Family>(swarm: &Swarm<A>, at: usize, want: usize) {
     let me = swarm.entries[at].peer();
-    let got = swarm.select(at, want);
+    let choice = Choice::new(
+        swarm.entries[at].addr,
+        swarm.role_at(at),
+        want,
+        &PeerSelection::default(),
+    );
+    let got = swarm.select(&choice.skipping(Some(at)));
     let distinct: HashSet<_> = got.iter().map(|p| (p.ip, p.port)).collect();
     assert_eq!(distinct.len(), got.len(), "a peer was handed out twice");
     assert!(
@@ -206,4 +213,40 @@ fn small_swarms_stay_inline_and_shrink_back() {
         "one peer left should move back inline"
     );
     assert!(swarm.index.is_none());
+}
+
+#[test]
+fn prefixes_compare_leading_bits() {
+    let a: Ipv4Addr = "10.1.2.3".parse().unwrap();
+    assert!(Ipv4Addr::shares_prefix(
+        a,
+        "10.1.3.200".parse().unwrap(),
+        23
+    ));
+    assert!(!Ipv4Addr::shares_prefix(
+        a,
+        "10.1.3.200".parse().unwrap(),
+        24
+    ));
+    assert!(Ipv4Addr::shares_prefix(a, a, 32));
+    assert!(Ipv4Addr::shares_prefix(a, "200.0.0.1".parse().unwrap(), 0));
+    let b: Ipv6Addr = "2001:db8:0:1::1".parse().unwrap();
+    assert!(Ipv6Addr::shares_prefix(
+        b,
+        "2001:db8:0:1:ffff::9".parse().unwrap(),
+        64
+    ));
+    assert!(!Ipv6Addr::shares_prefix(
+        b,
+        "2001:db8:0:2::1".parse().unwrap(),
+        64
+    ));
+    assert!(Ipv6Addr::shares_prefix(
+        b,
+        "2001:db8:0:2::1".parse().unwrap(),
+        62
+    ));
+    assert!(Ipv6Addr::shares_prefix(b, b, 128));
+    assert_eq!(Ipv4Addr::prefix_len((24, 64)), 24);
+    assert_eq!(Ipv6Addr::prefix_len((24, 64)), 64);
 }
