@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{self, Config};
+use crate::config::{self, Config, ConfigError};
 use crate::e2e::E2eArgs;
+use crate::middleware::Chain;
 use crate::server::{self, ConfigSource};
 
 #[derive(Parser, Debug)]
@@ -89,8 +90,15 @@ fn init_logging(debug: bool, json: bool) {
     }
 }
 
+/// The file parses and every hook accepts its options (checked without
+/// building the hooks: nothing is spawned or fetched).
 fn check_config(file: &Path) -> i32 {
-    match Config::load(file) {
+    let checked = Config::load(file).and_then(|config| {
+        Chain::validate(&config)
+            .map(|()| config)
+            .map_err(|e| ConfigError(format!("{}: {e}", file.display())))
+    });
+    match checked {
         Ok(config) => {
             print!("{}", config.to_yaml());
             0

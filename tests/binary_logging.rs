@@ -5,7 +5,8 @@ mod support;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use support::{Running, STARTUP, STOP, free_port, write_config};
+use support::http::get;
+use support::{Running, STARTUP, STOP, both_frontends, free_port, write_config};
 
 const SIGTERM: i32 = 15;
 
@@ -58,6 +59,30 @@ fn json_logs_are_one_object_per_line() {
         assert!(line.contains("\"level\":\""), "{line}");
     }
     assert!(log.contains("\"message\":\"tracker stopped\""), "{log}");
+}
+
+/// One info line per listening address, the server's (it names the
+/// frontend): the frontends' own lines are debug, so an operator does not
+/// read every address twice.
+#[test]
+fn each_listening_address_is_logged_once_at_info() {
+    let port = free_port("127.0.0.1");
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut tracker = Running::with_config(&both_frontends("127.0.0.1", port));
+    tracker.wait_listening("http", addr);
+    tracker.wait_listening("udp", addr);
+    // Both frontends answer, so each has run past its own start-up logging.
+    let (status, _) = get(addr, "/announce");
+    assert!(status.starts_with("HTTP/1.1 "), "{status}");
+    wait_until_udp_answers(addr);
+    let log = tracker.stderr();
+    let needle = format!("addr={addr}");
+    let lines: Vec<&str> = log.lines().filter(|l| l.contains(&needle)).collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    for frontend in ["http", "udp"] {
+        let named = format!("listening frontend=\"{frontend}\" {needle}");
+        assert!(lines.iter().any(|l| l.contains(&named)), "{log}");
+    }
 }
 
 /// Ready is when a BEP 15 connect gets its reply; the log cannot say so when

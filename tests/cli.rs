@@ -48,6 +48,68 @@ fn check_config_names_the_file_and_the_unknown_key() {
     assert!(out.stderr.contains("at line 4 column 5"), "{}", out.stderr);
 }
 
+/// A hook config with `hooks` under `chihaya:` and nothing else to fault.
+fn with_hooks(hooks: &str) -> support::ConfigFile {
+    write_config(&format!(
+        "chihaya:\n  udp:\n    addr: \"127.0.0.1:1\"\n{hooks}"
+    ))
+}
+
+#[test]
+fn check_config_names_the_hook_and_key_at_fault() {
+    let cases = [
+        (
+            "  prehooks:\n    - name: client approval\n      options:\n        whitelist: [\"qB4520\"]\n        blacklist: [\"TR3000\"]\n",
+            "chihaya.prehooks[0] (client approval): whitelist and blacklist are both set",
+        ),
+        (
+            "  prehooks:\n    - name: prefer subnet\n    - name: fixed peers\n      options:\n        fixed_peers: [\"192.0.2.1\"]\n",
+            "chihaya.prehooks[1] (fixed peers): fixed_peers[0]: \"192.0.2.1\" is not ip:port",
+        ),
+        (
+            "  posthooks:\n    - name: torrent approval\n      options:\n        whitelist: []\n        file: /nonexistent/chihaya-approved.txt\n",
+            "chihaya.posthooks[0] (torrent approval): file: /nonexistent/chihaya-approved.txt: ",
+        ),
+        (
+            "  prehooks:\n    - name: prefer subnet\n      options: {ipv4_prefix_len: 33}\n",
+            "chihaya.prehooks[0] (prefer subnet): ipv4_prefix_len: 33 is longer than an address (32 bits)",
+        ),
+        (
+            "  posthooks:\n    - name: client aproval\n",
+            "chihaya.posthooks[0]: unknown hook \"client aproval\"; known hooks: ",
+        ),
+    ];
+    for (hooks, expected) in cases {
+        let config = with_hooks(hooks);
+        let path = config.path.to_str().unwrap();
+        let out = run_to_end(&["check-config", path]);
+        assert_eq!(out.code, Some(1), "{hooks}: {}", out.stderr);
+        assert!(out.stdout.is_empty(), "nothing on stdout: {}", out.stdout);
+        let expected = format!("error: {path}: {expected}");
+        assert!(out.stderr.starts_with(&expected), "{}", out.stderr);
+    }
+}
+
+/// Good hooks pass, a torrent approval file included; `jwt` is only checked
+/// by name, as building it would fetch its key set.
+#[test]
+fn check_config_accepts_good_hook_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = dir.path().join("approved.txt");
+    std::fs::write(&list, "a1b2c3d4e5a1b2c3d4e5a1b2c3d4e5a1b2c3d4e5\n").unwrap();
+    let config = with_hooks(&format!(
+        "  prehooks:\n    - name: prefer subnet\n      options: {{ipv4_prefix_len: 24, ipv6_prefix_len: 64}}\n    - name: torrent approval\n      options:\n        whitelist: []\n        file: \"{}\"\n  posthooks:\n    - name: interval variation\n      options: {{modify_response_probability: 0.5, max_increase_delta: 10}}\n",
+        list.display()
+    ));
+    let out = run_to_end(&["check-config", config.path.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("name: torrent approval"),
+        "{}",
+        out.stdout
+    );
+}
+
 #[test]
 fn check_config_names_a_missing_file() {
     let out = run_to_end(&["check-config", "/nonexistent/chihaya.yaml"]);

@@ -119,7 +119,9 @@ impl HttpFrontend {
         };
         let mut loops = JoinSet::new();
         for listener in self.listeners {
-            tracing::info!(addr = %listener.addr, tls = listener.tls.is_some(), "http frontend listening");
+            // The server logs each address at info, naming the frontend; this
+            // adds only whether it speaks TLS.
+            tracing::debug!(addr = %listener.addr, tls = listener.tls.is_some(), "http frontend listening");
             loops.spawn(listener.accept_loop(handler.clone(), settings, shutdown.clone()));
         }
         while let Some(done) = loops.join_next().await {

@@ -67,6 +67,22 @@ impl Chain {
         Ok(chain)
     }
 
+    /// Checks every configured hook's options as [`Chain::build`] would and
+    /// with the same errors, but builds nothing: no task is spawned and
+    /// nothing is fetched, so `check-config` can run it anywhere.
+    pub fn validate(config: &Config) -> Result<(), ConfigError> {
+        for (list, configs) in [
+            ("prehooks", &config.prehooks),
+            ("posthooks", &config.posthooks),
+        ] {
+            for (i, hook) in configs.iter().enumerate() {
+                registry::validate(&hook.name, &hook.options)
+                    .map_err(|e| hook_error(list, i, hook, e))?;
+            }
+        }
+        Ok(())
+    }
+
     /// (`interval`, `min interval`) in seconds, before any hook varies them.
     pub fn intervals(&self) -> (u32, u32) {
         (self.announce_interval, self.min_announce_interval)
@@ -188,16 +204,22 @@ async fn build_list(
     let mut hooks = Vec::with_capacity(configs.len());
     for (i, hook) in configs.iter().enumerate() {
         let built = registry::build(&hook.name, &hook.options, generation).await;
-        hooks.push(built.map_err(|e| match e {
-            BuildError::Unknown => ConfigError(format!(
-                "chihaya.{list}[{i}]: unknown hook {:?}; known hooks: {}",
-                hook.name,
-                registry::known_list()
-            )),
-            BuildError::Options(why) => {
-                ConfigError(format!("chihaya.{list}[{i}] ({}): {why}", hook.name))
-            }
-        })?);
+        hooks.push(built.map_err(|e| hook_error(list, i, hook, e))?);
     }
     Ok(hooks)
+}
+
+/// Names the list, position and hook: `chihaya.prehooks[1] (client
+/// approval): whitelist and blacklist are both set`.
+fn hook_error(list: &str, i: usize, hook: &HookConfig, e: BuildError) -> ConfigError {
+    match e {
+        BuildError::Unknown => ConfigError(format!(
+            "chihaya.{list}[{i}]: unknown hook {:?}; known hooks: {}",
+            hook.name,
+            registry::known_list()
+        )),
+        BuildError::Options(why) => {
+            ConfigError(format!("chihaya.{list}[{i}] ({}): {why}", hook.name))
+        }
+    }
 }

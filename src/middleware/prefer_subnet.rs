@@ -46,7 +46,8 @@ impl Default for Options {
 }
 
 impl PreferSubnet {
-    /// Reads the hook's options; an error names the key at fault. Absent
+    /// Reads the hook's options; an error names the key at fault (the chain
+    /// adds which hook, so the text does not repeat it). Absent
     /// options (`options:` left out or empty) take the defaults.
     pub fn new(options: &serde_yaml_ng::Value) -> Result<PreferSubnet, String> {
         let options: Options = match options {
@@ -54,7 +55,7 @@ impl PreferSubnet {
             // Through text, because `from_value` errors lose the key's name.
             value => serde_yaml_ng::to_string(value)
                 .and_then(|text| serde_yaml_ng::from_str(&text))
-                .map_err(|e| format!("prefer subnet: options: {e}"))?,
+                .map_err(|e| e.to_string())?,
         };
         check("ipv4_prefix_len", options.ipv4_prefix_len, 32)?;
         check("ipv6_prefix_len", options.ipv6_prefix_len, 128)?;
@@ -68,7 +69,7 @@ impl PreferSubnet {
 fn check(key: &str, value: u8, max: u8) -> Result<(), String> {
     if value > max {
         return Err(format!(
-            "prefer subnet: options.{key}: {value} is longer than an address ({max} bits)"
+            "{key}: {value} is longer than an address ({max} bits)"
         ));
     }
     Ok(())
@@ -162,13 +163,13 @@ mod tests {
     #[test]
     fn errors_name_the_key() {
         let cases = [
-            ("{ipv4_prefix_len: 33}", "options.ipv4_prefix_len: 33"),
-            ("{ipv6_prefix_len: 129}", "options.ipv6_prefix_len: 129"),
+            ("{ipv4_prefix_len: 33}", "ipv4_prefix_len: 33 is longer"),
+            ("{ipv6_prefix_len: 129}", "ipv6_prefix_len: 129 is longer"),
             ("{ipv4_prefix_len: 300}", "ipv4_prefix_len"),
             ("{ipv6_prefix_len: -1}", "ipv6_prefix_len"),
             ("{ipv4_prefix_len: \"24\"}", "ipv4_prefix_len"),
             ("{ipv4_prefix: 24}", "unknown field `ipv4_prefix`"),
-            ("[24, 64]", "prefer subnet: options"),
+            ("[24, 64]", "invalid type: sequence"),
         ];
         for (options, needle) in cases {
             let err = PreferSubnet::new(&yaml(options)).unwrap_err();

@@ -2,7 +2,8 @@
 //!
 //! To add a hook: write its file with `new(&Value) -> Result<Self, String>`
 //! (errors name the key inside `options:`), add its name to [`KNOWN`] and an
-//! arm to [`build`]. A test checks that every known name has an arm.
+//! arm to [`build`] and to [`validate`]. A test checks that every known name
+//! has both.
 
 use std::sync::Arc;
 
@@ -55,6 +56,25 @@ pub async fn build(
     built.map_err(BuildError::Options)
 }
 
+/// Checks the options of the hook called `name` as [`build`] would, but
+/// builds nothing that outlives the call: no task, no network. This is what
+/// `check-config` runs, so it can vouch for a config without serving it.
+pub fn validate(name: &str, options: &Value) -> Result<(), BuildError> {
+    let checked = match name {
+        "client approval" => ClientApproval::new(options).map(drop),
+        "fixed peers" => FixedPeers::new(options).map(drop),
+        "interval variation" => IntervalVariation::new(options).map(drop),
+        // Only the name: its constructor fetches the key set, so it cannot
+        // run here; its option checks come with its implementation.
+        "jwt" => Ok(()),
+        "prefer subnet" => PreferSubnet::new(options).map(drop),
+        // Reads the approval file once, without the watcher.
+        "torrent approval" => TorrentApproval::validate(options),
+        _ => return Err(BuildError::Unknown),
+    };
+    checked.map_err(BuildError::Options)
+}
+
 fn shared<H: Hook>(hook: H) -> Arc<dyn Hook> {
     Arc::new(hook)
 }
@@ -81,6 +101,50 @@ mod tests {
         }
         let unknown = build("client aproval", &Value::Null, &token).await;
         assert_eq!(unknown.err(), Some(BuildError::Unknown));
+    }
+
+    /// Outside a runtime: validating must not spawn what building would.
+    #[test]
+    fn every_known_name_validates_and_unknown_names_do_not() {
+        for name in KNOWN {
+            let checked = validate(name, &Value::Null);
+            assert_ne!(checked, Err(BuildError::Unknown), "{name}");
+        }
+        assert_eq!(
+            validate("client aproval", &Value::Null),
+            Err(BuildError::Unknown)
+        );
+    }
+
+    #[tokio::test]
+    async fn validate_refuses_what_build_refuses_with_the_same_text() {
+        let token = CancellationToken::new();
+        let cases = [
+            (
+                "client approval",
+                "{whitelist: [\"qB4520\"], blacklist: []}",
+            ),
+            ("fixed peers", "fixed_peers: [\"192.0.2.1\"]"),
+            (
+                "interval variation",
+                "{modify_response_probability: 2, max_increase_delta: 1}",
+            ),
+            ("prefer subnet", "ipv4_prefix_len: 33"),
+            ("torrent approval", "whitelist: [\"nope\"]"),
+        ];
+        for (name, options) in cases {
+            let options: Value = serde_yaml_ng::from_str(options).unwrap();
+            let built = build(name, &options, &token).await.err();
+            assert!(matches!(built, Some(BuildError::Options(_))), "{name}");
+            assert_eq!(validate(name, &options).err(), built, "{name}");
+        }
+    }
+
+    #[test]
+    fn good_options_validate() {
+        let options = serde_yaml_ng::from_str("whitelist: [\"qB4520\"]").unwrap();
+        assert_eq!(validate("client approval", &options), Ok(()));
+        assert_eq!(validate("prefer subnet", &Value::Null), Ok(()));
     }
 
     #[tokio::test]

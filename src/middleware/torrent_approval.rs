@@ -67,10 +67,16 @@ pub struct TorrentApproval {
     file: Option<Arc<ArcSwap<HashSet<InfoHash>>>>,
 }
 
-impl TorrentApproval {
-    /// Reads `file` (if given) now and spawns its watcher, which stops when
-    /// `stop` is cancelled (the chain generation is replaced or the server stops).
-    pub fn new(options: &Value, stop: CancellationToken) -> Result<TorrentApproval, String> {
+/// Everything the options say, the file read once: what both [`TorrentApproval::new`]
+/// and [`TorrentApproval::validate`] need, before any task is spawned.
+struct Settings {
+    mode: Mode,
+    inline: HashSet<InfoHash>,
+    file: Option<ListFile>,
+}
+
+impl Settings {
+    fn parse(options: &Value) -> Result<Settings, String> {
         let o: Options = options::parse(options)?;
         let (mode, key, list) = match (o.whitelist, o.blacklist) {
             (Some(_), Some(_)) => return Err("whitelist and blacklist are both set".into()),
@@ -92,10 +98,26 @@ impl TorrentApproval {
             .map(|(i, entry)| parse_hash(entry).map_err(|e| format!("{key}[{i}]: {e}")))
             .collect::<Result<_, _>>()?;
         let file = match o.file {
-            Some(path) => Some(watch(path, o.file_poll_interval, stop)?),
+            Some(path) => Some(ListFile::read(path, o.file_poll_interval)?),
             None => None,
         };
+        Ok(Settings { mode, inline, file })
+    }
+}
+
+impl TorrentApproval {
+    /// Reads `file` (if given) now and spawns its watcher, which stops when
+    /// `stop` is cancelled (the chain generation is replaced or the server stops).
+    pub fn new(options: &Value, stop: CancellationToken) -> Result<TorrentApproval, String> {
+        let Settings { mode, inline, file } = Settings::parse(options)?;
+        let file = file.map(|file| file.watch(stop));
         Ok(TorrentApproval { mode, inline, file })
+    }
+
+    /// Checks the options as [`TorrentApproval::new`] does, reading the file
+    /// once, but spawns no watcher: for `check-config`, which serves nothing.
+    pub fn validate(options: &Value) -> Result<(), String> {
+        Settings::parse(options).map(drop)
     }
 
     /// Whether announces of this torrent are answered.
@@ -190,26 +212,42 @@ fn fingerprint(path: &Path) -> std::io::Result<Fingerprint> {
     })
 }
 
-/// Reads the file now (an error is the caller's config error) and spawns the poller.
-fn watch(
+/// An approval file as first read, before its poller is spawned.
+struct ListFile {
     path: PathBuf,
     every: Duration,
-    stop: CancellationToken,
-) -> Result<Arc<ArcSwap<HashSet<InfoHash>>>, String> {
-    if every.is_zero() {
-        return Err("file_poll_interval: must be greater than zero".into());
+    seen: Fingerprint,
+    list: HashSet<InfoHash>,
+}
+
+impl ListFile {
+    /// Reads the file now; an error is the caller's config error.
+    fn read(path: PathBuf, every: Duration) -> Result<ListFile, String> {
+        if every.is_zero() {
+            return Err("file_poll_interval: must be greater than zero".into());
+        }
+        let seen = fingerprint(&path).map_err(|e| format!("file: {}: {e}", path.display()))?;
+        let list = read_list(&path).map_err(|e| format!("file: {}: {e}", path.display()))?;
+        Ok(ListFile {
+            path,
+            every,
+            seen,
+            list,
+        })
     }
-    let seen = fingerprint(&path).map_err(|e| format!("file: {}: {e}", path.display()))?;
-    let list = read_list(&path).map_err(|e| format!("file: {}: {e}", path.display()))?;
-    let hashes = Arc::new(ArcSwap::from_pointee(list));
-    let poller = Poller {
-        path,
-        seen,
-        hashes: hashes.clone(),
-        last_problem: None,
-    };
-    tokio::spawn(poller.run(every, stop));
-    Ok(hashes)
+
+    /// Spawns the poller that keeps the returned list current until `stop`.
+    fn watch(self, stop: CancellationToken) -> Arc<ArcSwap<HashSet<InfoHash>>> {
+        let hashes = Arc::new(ArcSwap::from_pointee(self.list));
+        let poller = Poller {
+            path: self.path,
+            seen: self.seen,
+            hashes: hashes.clone(),
+            last_problem: None,
+        };
+        tokio::spawn(poller.run(self.every, stop));
+        hashes
+    }
 }
 
 /// The background task that keeps one approval file's hashes current.

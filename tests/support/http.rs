@@ -4,7 +4,7 @@
 #![allow(dead_code)] // each test file uses a different part of this
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::time::Duration;
 
 /// Every byte percent-escaped: the one encoding every tracker must accept.
@@ -14,7 +14,25 @@ pub fn escape(bytes: &[u8]) -> String {
 
 /// One request on its own connection; returns (status line, body).
 pub fn get(tracker: SocketAddr, target: &str) -> (String, Vec<u8>) {
-    let mut stream = TcpStream::connect_timeout(&tracker, Duration::from_secs(5)).unwrap();
+    let stream = TcpStream::connect_timeout(&tracker, Duration::from_secs(5)).unwrap();
+    exchange(stream, target)
+}
+
+/// As [`get`], from the address `local` (127.0.0.0/8 is all loopback on
+/// Linux): the tracker takes an HTTP announcer's address from the socket,
+/// so this is how a test emulates several hosts. std cannot bind before
+/// connecting; socket2 can.
+pub fn get_from(tracker: SocketAddr, local: IpAddr, target: &str) -> (String, Vec<u8>) {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(tracker), Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::new(local, 0).into()).unwrap();
+    socket
+        .connect_timeout(&tracker.into(), Duration::from_secs(5))
+        .unwrap();
+    exchange(socket.into(), target)
+}
+
+fn exchange(mut stream: TcpStream, target: &str) -> (String, Vec<u8>) {
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();

@@ -86,7 +86,8 @@ impl UdpFrontend {
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
         let workers = receive_tasks();
-        tracing::info!(addr = %self.addr, workers, "udp frontend serving");
+        // The server logs the address at info; this adds only the worker count.
+        tracing::debug!(addr = %self.addr, workers, "udp frontend serving");
         let shared = Arc::new(Shared {
             socket: self.socket,
             tracker,

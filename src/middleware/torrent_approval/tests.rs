@@ -186,3 +186,27 @@ async fn the_file_is_re_read_when_it_changes_and_a_bad_edit_keeps_the_old_list()
         "a cancelled generation's watcher no longer reads the file"
     );
 }
+
+/// A plain test, outside any runtime: `new` would spawn the file's watcher
+/// (and panic here), `validate` only reads the file once.
+#[test]
+fn validate_reads_the_file_without_spawning_its_watcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("list.txt");
+    std::fs::write(&path, format!("{A}\n")).unwrap();
+    let options = yaml(&format!("whitelist: []\nfile: {}", path.display()));
+    assert_eq!(TorrentApproval::validate(&options), Ok(()));
+    std::fs::write(&path, "zz\n").unwrap();
+    assert_eq!(
+        TorrentApproval::validate(&options),
+        Err(format!(
+            "file: {}: line 1: \"zz\" is not a 40-digit hex info hash",
+            path.display()
+        ))
+    );
+    let both = yaml(&format!("whitelist: [\"{A}\"]\nblacklist: []"));
+    assert_eq!(
+        TorrentApproval::validate(&both),
+        Err("whitelist and blacklist are both set".into())
+    );
+}
