@@ -75,6 +75,10 @@ fn check_config_names_the_hook_and_key_at_fault() {
             "chihaya.prehooks[0] (prefer subnet): ipv4_prefix_len: 33 is longer than an address (32 bits)",
         ),
         (
+            "  prehooks:\n    - name: jwt\n      options:\n        issuer: \"https://issuer.example\"\n        jwk_set_url: \"https://issuer.example/keys\"\n",
+            "chihaya.prehooks[0] (jwt): missing field `audience`",
+        ),
+        (
             "  posthooks:\n    - name: client aproval\n",
             "chihaya.posthooks[0]: unknown hook \"client aproval\"; known hooks: ",
         ),
@@ -90,15 +94,15 @@ fn check_config_names_the_hook_and_key_at_fault() {
     }
 }
 
-/// Good hooks pass, a torrent approval file included; `jwt` is only checked
-/// by name, as building it would fetch its key set.
+/// Good hooks pass, a torrent approval file included, and a `jwt` hook whose
+/// key set is never fetched (nothing listens at its URL).
 #[test]
 fn check_config_accepts_good_hook_options() {
     let dir = tempfile::tempdir().unwrap();
     let list = dir.path().join("approved.txt");
     std::fs::write(&list, "a1b2c3d4e5a1b2c3d4e5a1b2c3d4e5a1b2c3d4e5\n").unwrap();
     let config = with_hooks(&format!(
-        "  prehooks:\n    - name: prefer subnet\n      options: {{ipv4_prefix_len: 24, ipv6_prefix_len: 64}}\n    - name: torrent approval\n      options:\n        whitelist: []\n        file: \"{}\"\n  posthooks:\n    - name: interval variation\n      options: {{modify_response_probability: 0.5, max_increase_delta: 10}}\n",
+        "  prehooks:\n    - name: prefer subnet\n      options: {{ipv4_prefix_len: 24, ipv6_prefix_len: 64}}\n    - name: torrent approval\n      options:\n        whitelist: []\n        file: \"{}\"\n    - name: jwt\n      options:\n        issuer: \"https://issuer.example\"\n        audience: \"https://tracker.example\"\n        jwk_set_url: \"http://127.0.0.1:1/keys\"\n  posthooks:\n    - name: interval variation\n      options: {{modify_response_probability: 0.5, max_increase_delta: 10}}\n",
         list.display()
     ));
     let out = run_to_end(&["check-config", config.path.to_str().unwrap()]);

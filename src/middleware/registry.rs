@@ -64,9 +64,8 @@ pub fn validate(name: &str, options: &Value) -> Result<(), BuildError> {
         "client approval" => ClientApproval::new(options).map(drop),
         "fixed peers" => FixedPeers::new(options).map(drop),
         "interval variation" => IntervalVariation::new(options).map(drop),
-        // Only the name: its constructor fetches the key set, so it cannot
-        // run here; its option checks come with its implementation.
-        "jwt" => Ok(()),
+        // The options and the URL, not the key set behind it.
+        "jwt" => Jwt::validate(options),
         "prefer subnet" => PreferSubnet::new(options).map(drop),
         // Reads the approval file once, without the watcher.
         "torrent approval" => TorrentApproval::validate(options),

@@ -125,6 +125,14 @@ impl Jwt {
         })
     }
 
+    /// Checks the options as [`Jwt::new`] does, without fetching anything:
+    /// what `check-config` can vouch for offline.
+    pub fn validate(options: &serde_yaml_ng::Value) -> Result<(), String> {
+        let opts = parse_options(options)?;
+        Fetcher::new(&opts.jwk_set_url).map_err(|e| format!("jwk_set_url: {e}"))?;
+        Ok(())
+    }
+
     /// Checks one token against one infohash.
     pub fn verify(&self, token: &[u8], info_hash: &InfoHash) -> Result<(), Rejection> {
         let token = std::str::from_utf8(token).map_err(|_| Rejection::NotUtf8)?;
