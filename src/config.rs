@@ -101,6 +101,10 @@ pub struct HttpConfig {
     pub max_numwant: u32,
     pub default_numwant: u32,
     pub max_scrape_infohashes: u32,
+    /// Open connections (HTTP and HTTPS together) above which new ones are
+    /// closed at once: a flood of idle connections must not exhaust file
+    /// descriptors and memory (not in Go chihaya).
+    pub max_connections: u32,
 }
 
 impl Default for HttpConfig {
@@ -122,6 +126,7 @@ impl Default for HttpConfig {
             max_numwant: 100,
             default_numwant: 50,
             max_scrape_infohashes: 50,
+            max_connections: 10_000,
         }
     }
 }
@@ -248,6 +253,9 @@ impl Config {
                 return err("http.https_addr", "requires tls_cert_path and tls_key_path");
             }
             validate_numwant("http", http.default_numwant, http.max_numwant)?;
+            if http.max_connections == 0 {
+                return err("http.max_connections", "must be at least 1");
+            }
             for (key, routes) in [
                 ("announce_routes", &http.announce_routes),
                 ("scrape_routes", &http.scrape_routes),
