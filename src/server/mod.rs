@@ -7,6 +7,7 @@
 
 mod frontends;
 mod gc;
+pub mod limits;
 pub mod signals;
 mod stats;
 
@@ -35,6 +36,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
 pub async fn run(config: Config, shutdown: CancellationToken) -> anyhow::Result<()> {
     let started = Instant::now();
     info!(version = env!("CARGO_PKG_VERSION"), "chihaya starting");
+    limits::raise_open_files_and_log();
     let storage = Arc::new(Storage::from_config(&config.storage));
     let tracker = Arc::new(Tracker::new(&config, storage.clone()));
     let frontends = frontends::bind_all(&config).await?;
