@@ -279,6 +279,14 @@ impl Config {
                 if m.shard_count == 0 {
                     return err("storage.config.shard_count", "must be at least 1");
                 }
+                // Shards are allocated up front: a typo of a few digits must
+                // fail here, not exhaust memory at start-up.
+                if m.shard_count > MAX_SHARDS {
+                    return err(
+                        "storage.config.shard_count",
+                        &format!("must be at most {MAX_SHARDS}"),
+                    );
+                }
                 if m.gc_interval.is_zero() || m.peer_lifetime.is_zero() {
                     return err(
                         "storage.config",
@@ -290,6 +298,9 @@ impl Config {
         Ok(())
     }
 }
+
+/// Far more shards than cores or concurrent announces could ever use.
+const MAX_SHARDS: usize = 1 << 20;
 
 fn validate_numwant(section: &str, default: u32, max: u32) -> Result<(), ConfigError> {
     if default > max {
