@@ -29,7 +29,7 @@ fn request(n: u32, numwant: u32) -> AnnounceRequest {
         port: 1000 + (n & 15) as u16,
         uploaded: 0,
         downloaded: 0,
-        left: u64::from(n % 4 != 0),
+        left: u64::from(!n.is_multiple_of(4)),
         event: Event::Started,
         numwant,
         key: None,
