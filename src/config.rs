@@ -108,6 +108,10 @@ pub struct HttpConfig {
     pub max_numwant: u32,
     pub default_numwant: u32,
     pub max_scrape_infohashes: u32,
+    /// Open connections (HTTP and HTTPS together) above which new ones are
+    /// closed at once: a flood of idle connections must not exhaust file
+    /// descriptors and memory (not in Go chihaya).
+    pub max_connections: u32,
 }
 
 impl Default for HttpConfig {
@@ -129,6 +133,7 @@ impl Default for HttpConfig {
             max_numwant: 100,
             default_numwant: 50,
             max_scrape_infohashes: 50,
+            max_connections: 10_000,
         }
     }
 }
@@ -255,6 +260,9 @@ impl Config {
                 return err("http.https_addr", "requires tls_cert_path and tls_key_path");
             }
             validate_numwant("http", http.default_numwant, http.max_numwant)?;
+            if http.max_connections == 0 {
+                return err("http.max_connections", "must be at least 1");
+            }
             for (key, routes) in [
                 ("announce_routes", &http.announce_routes),
                 ("scrape_routes", &http.scrape_routes),
@@ -278,6 +286,14 @@ impl Config {
                 if m.shard_count == 0 {
                     return err("storage.config.shard_count", "must be at least 1");
                 }
+                // Shards are allocated up front: a typo of a few digits must
+                // fail here, not exhaust memory at start-up.
+                if m.shard_count > MAX_SHARDS {
+                    return err(
+                        "storage.config.shard_count",
+                        &format!("must be at most {MAX_SHARDS}"),
+                    );
+                }
             }
             StorageConfig::Redis(r) => {
                 if let Err(e) = crate::storage::redis::broker::Broker::parse(&r.redis_broker) {
@@ -300,6 +316,9 @@ impl Config {
         Ok(())
     }
 }
+
+/// Far more shards than cores or concurrent announces could ever use.
+const MAX_SHARDS: usize = 1 << 20;
 
 fn validate_numwant(section: &str, default: u32, max: u32) -> Result<(), ConfigError> {
     if default > max {

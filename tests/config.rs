@@ -55,6 +55,7 @@ fn example_config_loads_with_go_chihayas_values() {
     assert_eq!(h.real_ip_header, "x-real-ip");
     assert_eq!((h.max_numwant, h.default_numwant), (100, 50));
     assert_eq!(h.max_scrape_infohashes, 50);
+    assert_eq!(h.max_connections, 10_000);
 
     let u = c.udp.as_ref().expect("udp section");
     assert_eq!(u.addr, addr("0.0.0.0:6969"));
@@ -278,6 +279,14 @@ fn inconsistent_values_name_the_key() {
         (
             "chihaya:\n  storage:\n    name: memory\n    config:\n      shard_count: 0\n",
             "chihaya.storage.config.shard_count: must be at least 1",
+        ),
+        (
+            "chihaya:\n  storage:\n    name: memory\n    config:\n      shard_count: 100000000000\n",
+            "chihaya.storage.config.shard_count: must be at most 1048576",
+        ),
+        (
+            "chihaya:\n  http:\n    addr: \":1\"\n    max_connections: 0\n",
+            "chihaya.http.max_connections: must be at least 1",
         ),
     ];
     for (yaml, prefix) in cases {

@@ -13,10 +13,19 @@ use serde::{Deserializer, Serializer};
 
 /// Parses Go's duration syntax; negative durations are refused because no
 /// setting here has a meaning for them.
+///
+/// go-parse-duration mixes character and byte positions and panics on
+/// non-ASCII text (found by fuzzing `Config::parse` with `"15µm"`), so Go's
+/// two spellings of the micro sign become `u` and anything else non-ASCII is
+/// refused before it gets there: a bad config is an error, never a crash.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let nanos = go_parse_duration::parse_duration(text.trim()).map_err(|_| {
-        format!("invalid duration {text:?} (expected e.g. \"30m\", \"1m30s\", \"500ms\")")
-    })?;
+    let invalid =
+        || format!("invalid duration {text:?} (expected e.g. \"30m\", \"1m30s\", \"500ms\")");
+    let ascii = text.trim().replace(['\u{00B5}', '\u{03BC}'], "u");
+    if !ascii.is_ascii() {
+        return Err(invalid());
+    }
+    let nanos = go_parse_duration::parse_duration(&ascii).map_err(|_| invalid())?;
     u64::try_from(nanos)
         .map(Duration::from_nanos)
         .map_err(|_| format!("invalid duration {text:?}: must not be negative"))
@@ -96,6 +105,25 @@ mod tests {
             assert!(err.contains("invalid duration"), "{bad:?}: {err}");
         }
         assert!(parse("-5s").unwrap_err().contains("must not be negative"));
+    }
+
+    /// Fuzzing found these panicking inside go-parse-duration.
+    #[test]
+    fn non_ascii_is_an_error_and_both_micro_signs_work() {
+        for bad in [
+            "15\u{00B5}m",
+            "1\u{00E9}s",
+            "\u{1F600}",
+            "5s\u{00A0}x",
+            "1.\u{00B5}",
+        ] {
+            assert!(
+                parse(bad).unwrap_err().contains("invalid duration"),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(parse("5\u{00B5}s"), Ok(Duration::from_micros(5)));
+        assert_eq!(parse("5\u{03BC}s"), Ok(Duration::from_micros(5)));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The HTTP(S) frontend: sockets, TLS and hyper. The protocol itself is in
 //! [`crate::protocol::http`]; the per-request work (routing, client address,
-//! failure replies) is in the `handler` module, the timeouts in `deadline`.
+//! failure replies) is in the `handler` module, the timeouts in `deadline`,
+//! the cap on open connections in `admission`.
 //!
 //! Each listener runs an accept loop; each connection is one task. On
 //! shutdown the loops stop accepting, open connections finish the request
@@ -12,6 +13,7 @@
 //! `header_read_timeout`, which also runs while a keep-alive connection is
 //! idle and would cut every idle connection at `read_timeout`.
 
+mod admission;
 mod deadline;
 mod handler;
 mod router;
@@ -35,6 +37,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use self::admission::Admission;
 use self::deadline::{Deadlines, Timeouts};
 use self::handler::Handler;
 use crate::config::{HttpConfig, SwarmConfig};
@@ -117,16 +120,27 @@ impl HttpFrontend {
             },
             keepalive: self.config.enable_keepalive,
         };
+        let admission = Admission::new(self.config.max_connections);
         let mut loops = JoinSet::new();
         for listener in self.listeners {
             // The server logs each address at info, naming the frontend; this
             // adds only whether it speaks TLS.
             tracing::debug!(addr = %listener.addr, tls = listener.tls.is_some(), "http frontend listening");
-            loops.spawn(listener.accept_loop(handler.clone(), settings, shutdown.clone()));
+            let accepting = listener.accept_loop(
+                handler.clone(),
+                settings,
+                admission.clone(),
+                shutdown.clone(),
+            );
+            loops.spawn(accepting);
         }
         while let Some(done) = loops.join_next().await {
             done.context("http accept loop panicked")?;
         }
+        tracing::info!(
+            refused_connections = admission.refused(),
+            "http frontend served its last connection"
+        );
         Ok(())
     }
 }
@@ -144,6 +158,7 @@ impl Listener {
         self,
         handler: Arc<Handler>,
         settings: ConnectionSettings,
+        admission: Admission,
         shutdown: CancellationToken,
     ) {
         let mut connections = JoinSet::new();
@@ -153,9 +168,14 @@ impl Listener {
                 Some(_) = connections.join_next(), if !connections.is_empty() => {}
                 accepted = self.tcp.accept() => match accepted {
                     Ok((stream, peer)) => {
+                        // Over the cap: closed here, before any task or buffer exists for it.
+                        let Some(slot) = admission.admit(&stream) else { continue };
                         let tls = self.tls.clone();
                         let conn = connection(stream, peer, tls, handler.clone(), settings, shutdown.clone());
-                        connections.spawn(conn);
+                        connections.spawn(async move {
+                            conn.await;
+                            drop(slot);
+                        });
                     }
                     Err(e) => {
                         // Usually out of file descriptors: back off instead of spinning.
@@ -225,10 +245,13 @@ async fn serve_http<IO>(
     let service = service_fn(move |request: Request<Incoming>| {
         let handler = handler.clone();
         async move {
+            if !handler::method_allowed(request.method()) {
+                return Ok::<_, Infallible>(handler::method_not_allowed());
+            }
             let response = handler
                 .respond(request.uri(), request.headers(), peer_ip)
                 .await;
-            Ok::<_, Infallible>(response)
+            Ok(response)
         }
     });
     let io = TokioIo::new(Deadlines::new(io, settings.timeouts));

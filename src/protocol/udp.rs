@@ -28,8 +28,13 @@ pub const ACTION_ERROR: u32 = 3;
 pub const HEADER_LEN: usize = 16;
 /// An announce without BEP 41 options.
 pub const ANNOUNCE_LEN: usize = 98;
-/// The largest UDP payload over IPv4; replies are capped to fit.
-pub const MAX_DATAGRAM: usize = 65_507;
+/// Replies are sized to fit, with their IP and UDP headers, in one 1500-byte
+/// Ethernet frame: a fragmented reply is lost whenever any fragment is, and
+/// big replies to small requests are what amplification attacks feed on.
+pub const MTU: usize = 1500;
+/// The most a scrape reply answers: 8 + 12n bytes must fit the IPv6 payload
+/// (the smaller one), whichever family asked.
+pub const MAX_SCRAPE_REPLY_HASHES: usize = (Family::V6.max_payload() - 8) / 12;
 
 const OPTION_END: u8 = 0;
 const OPTION_NOP: u8 = 1;
@@ -84,6 +89,24 @@ pub enum Family {
 }
 
 impl Family {
+    /// The UDP payload that fits in one [`MTU`]: minus the IP header (20 or
+    /// 40 bytes) and the UDP header (8).
+    pub const fn max_payload(self) -> usize {
+        match self {
+            Family::V4 => MTU - 20 - 8,
+            Family::V6 => MTU - 40 - 8,
+        }
+    }
+
+    /// The most peers one announce reply carries: 242 (IPv4) or 79 (IPv6).
+    pub const fn max_peers(self) -> usize {
+        let peer_len = match self {
+            Family::V4 => 6,
+            Family::V6 => 18,
+        };
+        (self.max_payload() - 20) / peer_len
+    }
+
     pub fn of(ip: IpAddr) -> Self {
         match canonical_ip(ip) {
             IpAddr::V4(_) => Family::V4,
@@ -295,7 +318,9 @@ fn parse_announce(
 }
 
 fn parse_scrape(header: Header, p: &[u8], limits: &Limits) -> Result<UdpScrape, &'static str> {
-    let max = usize::try_from(limits.max_scrape_infohashes).unwrap_or(usize::MAX);
+    let max = usize::try_from(limits.max_scrape_infohashes)
+        .unwrap_or(usize::MAX)
+        .min(MAX_SCRAPE_REPLY_HASHES);
     let info_hashes: Vec<InfoHash> = p[HEADER_LEN..]
         .chunks_exact(20)
         .take(max)
@@ -385,7 +410,7 @@ pub fn write_connect(buf: &mut Vec<u8>, transaction_id: u32, connection_id: u64)
 }
 
 /// Replaces `buf` with an announce reply carrying the peers of `family`
-/// (as many as fit in one datagram).
+/// (at most [`Family::max_peers`], so the reply fits in one [`MTU`]).
 pub fn write_announce(
     buf: &mut Vec<u8>,
     transaction_id: u32,
@@ -400,13 +425,13 @@ pub fn write_announce(
     put_u32(buf, resp.complete);
     match family {
         Family::V4 => {
-            for (ip, peer) in resp.peers_v4().take((MAX_DATAGRAM - 20) / 6) {
+            for (ip, peer) in resp.peers_v4().take(Family::V4.max_peers()) {
                 buf.extend_from_slice(&ip.octets());
                 buf.extend_from_slice(&peer.port.to_be_bytes());
             }
         }
         Family::V6 => {
-            for (ip, peer) in resp.peers_v6().take((MAX_DATAGRAM - 20) / 18) {
+            for (ip, peer) in resp.peers_v6().take(Family::V6.max_peers()) {
                 buf.extend_from_slice(&ip.octets());
                 buf.extend_from_slice(&peer.port.to_be_bytes());
             }
@@ -414,25 +439,27 @@ pub fn write_announce(
     }
 }
 
-/// Replaces `buf` with a scrape reply: per hash seeders, completed, leechers.
+/// Replaces `buf` with a scrape reply: per hash seeders, completed, leechers
+/// (at most [`MAX_SCRAPE_REPLY_HASHES`]).
 pub fn write_scrape(buf: &mut Vec<u8>, transaction_id: u32, resp: &ScrapeResponse) {
     buf.clear();
     put_u32(buf, ACTION_SCRAPE);
     put_u32(buf, transaction_id);
-    for (_, s) in resp.files.iter().take((MAX_DATAGRAM - 8) / 12) {
+    for (_, s) in resp.files.iter().take(MAX_SCRAPE_REPLY_HASHES) {
         put_u32(buf, s.complete);
         put_u32(buf, s.downloaded);
         put_u32(buf, s.incomplete);
     }
 }
 
-/// Replaces `buf` with an error reply; the text is what the client shows.
+/// Replaces `buf` with an error reply; the text is what the client shows,
+/// cut to fit one [`MTU`].
 pub fn write_error(buf: &mut Vec<u8>, transaction_id: u32, message: &str) {
     buf.clear();
     put_u32(buf, ACTION_ERROR);
     put_u32(buf, transaction_id);
     let text = message.as_bytes();
-    buf.extend_from_slice(&text[..text.len().min(MAX_DATAGRAM - 8)]);
+    buf.extend_from_slice(&text[..text.len().min(Family::V6.max_payload() - 8)]);
 }
 
 // ---- client side: requests out, replies in --------------------------------
@@ -912,6 +939,68 @@ mod tests {
             panic!("scrape expected");
         };
         assert_eq!(s.info_hashes, vec![InfoHash([1; 20]), InfoHash([2; 20])]);
+    }
+
+    #[test]
+    fn replies_fit_one_ethernet_frame_whatever_they_carry() {
+        assert_eq!((Family::V4.max_peers(), Family::V6.max_peers()), (242, 79));
+        let peers = (0..1000u32)
+            .flat_map(|i| {
+                let port = 1000 + i as u16;
+                [
+                    peer(&format!("10.{}.{}.1:{port}", i >> 8, i & 255)),
+                    peer(&format!("[2001:db8::{i:x}]:{port}")),
+                ]
+            })
+            .collect();
+        let resp = AnnounceResponse {
+            peers,
+            ..mixed_response()
+        };
+        let mut buf = Vec::new();
+        for (family, ip_header) in [(Family::V4, 20), (Family::V6, 40)] {
+            write_announce(&mut buf, TXID, &resp, family);
+            let peer_len = if family == Family::V4 { 6 } else { 18 };
+            assert_eq!(buf.len(), 20 + peer_len * family.max_peers());
+            assert!(
+                ip_header + 8 + buf.len() <= MTU,
+                "{family:?}: {}",
+                buf.len()
+            );
+            assert!(
+                ip_header + 8 + buf.len() + peer_len > MTU,
+                "{family:?}: room left"
+            );
+        }
+        let files = (0..1000u32)
+            .map(|i| (InfoHash([i as u8; 20]), Scrape::default()))
+            .collect();
+        write_scrape(&mut buf, TXID, &ScrapeResponse { files });
+        assert_eq!(buf.len(), 8 + 12 * MAX_SCRAPE_REPLY_HASHES);
+        assert!(40 + 8 + buf.len() <= MTU);
+        write_error(&mut buf, TXID, &"x".repeat(5000));
+        assert_eq!(40 + 8 + buf.len(), MTU);
+    }
+
+    #[test]
+    fn scrape_never_asks_for_more_than_one_reply_holds() {
+        let limits = Limits {
+            max_scrape_infohashes: 10_000,
+            ..Limits::default()
+        };
+        let mut p = Vec::new();
+        write_scrape_request(
+            &mut p,
+            &UdpScrape {
+                connection_id: CID,
+                transaction_id: TXID,
+                info_hashes: (0..500u32).map(|i| InfoHash([i as u8; 20])).collect(),
+            },
+        );
+        let Ok(Request::Scrape(s)) = parse_request(&p, &limits) else {
+            panic!("scrape expected");
+        };
+        assert_eq!(s.info_hashes.len(), MAX_SCRAPE_REPLY_HASHES);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 mod frontends;
 mod gc;
+pub mod limits;
 pub mod reload;
 pub mod signals;
 mod stats;
@@ -45,6 +46,7 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     info!(version = env!("CARGO_PKG_VERSION"), "chihaya starting");
+    limits::raise_open_files_and_log();
     // First, so a reload signal during start-up does not kill the process.
     let reloads = ReloadSignals::install()
         .map_err(|e| anyhow!("cannot install the reload signal handlers: {e}"))?;

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
-use hyper::{HeaderMap, Response, StatusCode, Uri};
+use hyper::header::{ALLOW, CONTENT_TYPE, HeaderName, HeaderValue};
+use hyper::{HeaderMap, Method, Response, StatusCode, Uri};
 
 use super::router::{Endpoint, Router};
 use crate::config::{HttpConfig, SwarmConfig};
@@ -152,6 +152,23 @@ pub fn real_ip_header(config: &HttpConfig) -> anyhow::Result<Option<(HeaderName,
             Ok(Some((header, name.to_string())))
         }
     }
+}
+
+/// Announces and scrapes are GETs (HEAD answers the same without a body);
+/// anything else is not a tracker request.
+pub fn method_allowed(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD)
+}
+
+/// A short 405 that says what is allowed; the request body is never read.
+pub fn method_not_allowed() -> Response<Full<Bytes>> {
+    let mut response = reply(
+        StatusCode::METHOD_NOT_ALLOWED,
+        b"405 method not allowed\n".to_vec(),
+    );
+    let allow = HeaderValue::from_static("GET, HEAD");
+    response.headers_mut().insert(ALLOW, allow);
+    response
 }
 
 fn reply(status: StatusCode, body: Vec<u8>) -> Response<Full<Bytes>> {

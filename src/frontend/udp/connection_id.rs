@@ -134,6 +134,25 @@ mod tests {
         }
     }
 
+    /// `udp.connection_id_lifetime` is honoured both ways: a longer lifetime
+    /// serves clients that reuse IDs (uTorrent, ~5 min), a shorter one narrows
+    /// the window in which a leaked ID can be replayed.
+    #[test]
+    fn lifetime_is_the_configured_one() {
+        let skew = Duration::from_secs(10);
+        let client = ip("192.0.2.1");
+        for lifetime in [30, 120, 600] {
+            let ids = ConnectionIds::new("secret", Duration::from_secs(lifetime), skew);
+            let id = ids.issue(client, NOW);
+            let last_good = NOW + lifetime as u32 + 10;
+            assert!(ids.verify(id, client, last_good), "lifetime {lifetime}s");
+            assert!(
+                !ids.verify(id, client, last_good + 1),
+                "lifetime {lifetime}s"
+            );
+        }
+    }
+
     #[test]
     fn expired() {
         let ids = ids("secret");

@@ -1,0 +1,143 @@
+//! Memory under churn, through the real binary: many distinct peers announce
+//! once each (to distinct torrents, the worst case for the swarm maps) and
+//! then go silent. Once garbage collection has swept them, the tracker's
+//! resident memory must come back near where it started: nothing per peer
+//! or per torrent may outlive the peer.
+//!
+//! Runs `CHURN_SECS` seconds (default 20; set it higher for a soak).
+
+mod support;
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use support::{Running, free_port};
+
+const PROTOCOL_ID: u64 = 0x0417_2710_1980;
+/// Announces in flight per sender before it waits for replies.
+const WINDOW: u32 = 64;
+const SENDERS: u32 = 2;
+
+fn churn_duration() -> Duration {
+    let secs = std::env::var("CHURN_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20);
+    Duration::from_secs(secs)
+}
+
+/// Resident memory of `pid` in KiB, from /proc.
+fn rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS in /proc/PID/status")
+}
+
+fn connect(socket: &UdpSocket) -> u64 {
+    let mut p = PROTOCOL_ID.to_be_bytes().to_vec();
+    p.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0, 1]);
+    let mut buf = [0u8; 64];
+    for _ in 0..3 {
+        socket.send(&p).unwrap();
+        if let Ok(16) = socket.recv(&mut buf) {
+            return u64::from_be_bytes(buf[8..16].try_into().unwrap());
+        }
+    }
+    panic!("no connect reply");
+}
+
+/// One announce of peer number `n`: its own torrent and port.
+fn announce(id: u64, n: u64) -> Vec<u8> {
+    let mut hash = [0u8; 20];
+    hash[..8].copy_from_slice(&n.to_be_bytes());
+    let mut p = id.to_be_bytes().to_vec();
+    p.extend_from_slice(&1u32.to_be_bytes());
+    p.extend_from_slice(&(n as u32).to_be_bytes());
+    p.extend_from_slice(&hash);
+    p.extend_from_slice(&[b'c'; 20]);
+    p.extend_from_slice(&[0; 8]); // downloaded
+    p.extend_from_slice(&1u64.to_be_bytes()); // left
+    p.extend_from_slice(&[0; 8]); // uploaded
+    p.extend_from_slice(&2u32.to_be_bytes()); // started
+    p.extend_from_slice(&[0; 8]); // ip, key
+    p.extend_from_slice(&0i32.to_be_bytes()); // numwant 0: this is about storage
+    p.extend_from_slice(&((n % 60_000) as u16 + 1).to_be_bytes());
+    p
+}
+
+/// Announces distinct peers `first, first + step, ...` until `until`, in
+/// windows so loss never stalls it; returns how many were answered.
+fn churn(tracker: SocketAddr, first: u64, step: u64, until: Instant) -> u64 {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(tracker).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let id = connect(&socket);
+    let (mut n, mut answered) = (first, 0);
+    let mut buf = [0u8; 256];
+    while Instant::now() < until {
+        for _ in 0..WINDOW {
+            socket.send(&announce(id, n)).unwrap();
+            n += step;
+        }
+        for _ in 0..WINDOW {
+            match socket.recv(&mut buf) {
+                Ok(20) => answered += 1,
+                Ok(len) => panic!("unexpected {len}-byte reply: {:?}", &buf[..len]),
+                Err(_) => break,
+            }
+        }
+    }
+    answered
+}
+
+fn churn_all(tracker: SocketAddr, offset: u64, run: Duration) -> u64 {
+    let until = Instant::now() + run;
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            std::thread::spawn(move || churn(tracker, offset + u64::from(s), SENDERS.into(), until))
+        })
+        .collect();
+    senders.into_iter().map(|t| t.join().unwrap()).sum()
+}
+
+#[test]
+fn rss_returns_near_the_baseline_once_churned_peers_are_collected() {
+    let port = free_port("127.0.0.1");
+    let yaml = format!(
+        "chihaya:\n  announce_interval: 2s\n  min_announce_interval: 1s\n  udp:\n    addr: \"127.0.0.1:{port}\"\n    private_key: \"churn\"\n  storage:\n    name: memory\n    config:\n      gc_interval: 1s\n      peer_lifetime: 2s\n      shard_count: 64\n"
+    );
+    let mut tracker = Running::with_config(&yaml);
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    tracker.wait_listening("udp", addr);
+    let pid = tracker.pid();
+    let sweep = Duration::from_secs(5); // peer_lifetime + gc_interval + slack
+
+    // Warm up, so buffers, task stacks and allocator arenas exist before the baseline.
+    let warm = churn_all(addr, 1 << 40, Duration::from_secs(2));
+    std::thread::sleep(sweep);
+    let baseline = rss_kib(pid);
+
+    let run = churn_duration();
+    let started = Instant::now();
+    let peers = churn_all(addr, 0, run);
+    let peak = rss_kib(pid);
+    let rate = peers as f64 / started.elapsed().as_secs_f64();
+    std::thread::sleep(sweep);
+    let after = rss_kib(pid);
+    eprintln!(
+        "churn: warm-up {warm} peers; {peers} distinct peers in {run:?} ({rate:.0}/s); \
+         RSS baseline {baseline} KiB, peak {peak} KiB, after GC {after} KiB"
+    );
+    assert!(peers > 10_000, "too few announces answered: {peers}");
+    assert!(tracker.is_running(), "tracker died:\n{}", tracker.stderr());
+    let allowed = baseline + baseline / 4 + 8 * 1024;
+    assert!(
+        after <= allowed,
+        "RSS after GC {after} KiB > {allowed} KiB (baseline {baseline}, peak {peak})"
+    );
+}
