@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod e2e;
 pub mod frontend;
+pub mod metrics;
 pub mod middleware;
 pub mod protocol;
 pub mod server;
