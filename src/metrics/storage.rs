@@ -27,12 +27,12 @@ impl StorageMetrics {
         self.infohashes.store(stats.torrents, Ordering::Relaxed);
         self.seeders.store(stats.seeders, Ordering::Relaxed);
         self.leechers.store(stats.leechers, Ordering::Relaxed);
-        *self.latest.lock() = Some(stats.clone());
+        *self.latest.lock() = Some(*stats);
     }
 
     /// The last totals reported, if any yet.
     pub fn latest(&self) -> Option<StoreStats> {
-        self.latest.lock().clone()
+        *self.latest.lock()
     }
 
     pub fn observe_gc_micros(&self, micros: u64) {
