@@ -10,6 +10,7 @@ pub mod e2e;
 pub mod frontend;
 pub mod metrics;
 pub mod middleware;
+pub mod ops;
 pub mod protocol;
 pub mod server;
 pub mod storage;

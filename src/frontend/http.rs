@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use self::deadline::{Deadlines, Timeouts};
 use self::handler::Handler;
 use crate::config::{HttpConfig, SwarmConfig};
+use crate::metrics::{self, Frontend, io::Counted, io::OpenConnection};
 use crate::middleware::Tracker;
 use crate::protocol::canonical_ip;
 
@@ -220,6 +221,8 @@ async fn serve_http<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer_ip = canonical_ip(peer.ip());
+    let requests = metrics::global().requests();
+    let _open = OpenConnection::new(requests.clone());
     let service = service_fn(move |request: Request<Incoming>| {
         let handler = handler.clone();
         async move {
@@ -229,6 +232,7 @@ async fn serve_http<IO>(
             Ok::<_, Infallible>(response)
         }
     });
+    let io = Counted::new(io, requests.clone(), Frontend::Http);
     let io = TokioIo::new(Deadlines::new(io, settings.timeouts));
     let conn = http1::Builder::new()
         .keep_alive(settings.keepalive)

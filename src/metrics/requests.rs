@@ -99,6 +99,10 @@ impl Requests {
         self.open_http_connections.fetch_sub(1, Ordering::Relaxed);
     }
 
+    pub fn open_connections(&self) -> i64 {
+        self.open_http_connections.load(Ordering::Relaxed)
+    }
+
     pub fn count(&self, frontend: Frontend, action: Action, outcome: Outcome) -> u64 {
         self.counts[count_index(frontend, action, outcome)].load(Ordering::Relaxed)
     }
