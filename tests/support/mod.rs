@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different part of this
 
 pub mod http;
+pub mod ops;
 pub mod udp;
 
 use std::io::{BufRead, BufReader};
