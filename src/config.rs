@@ -42,7 +42,9 @@ pub struct Config {
     /// How often clients may announce at most.
     #[serde(with = "duration")]
     pub min_announce_interval: Duration,
-    /// Reserved for the metrics endpoint (Prometheus); accepted and kept.
+    /// Where the ops server (Prometheus `/metrics`, `/stats`, the stats page,
+    /// health checks) listens; empty: nowhere. Kept as text, as Go chihaya
+    /// writes it; [`Config::metrics_socket_addr`] gives the address.
     pub metrics_addr: String,
     /// Absent: no HTTP frontend.
     pub http: Option<HttpConfig>,
@@ -239,8 +241,15 @@ impl Config {
         .expect("config serializes")
     }
 
+    /// The ops server's address; `None` when `metrics_addr` is empty (off).
+    pub fn metrics_socket_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        addr::parse(&self.metrics_addr)
+            .map_err(|e| ConfigError(format!("chihaya.metrics_addr: {e}")))
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let err = |key: &str, problem: &str| Err(ConfigError(format!("chihaya.{key}: {problem}")));
+        self.metrics_socket_addr()?;
         if self.announce_interval.is_zero() {
             return err("announce_interval", "must be greater than zero");
         }

@@ -246,7 +246,7 @@ fn interval_variation_and_fixed_peers_over_udp_ipv6() {
 
 /// Rewrites the config file the running tracker was started with.
 fn rewrite(path: &Path, yaml: &str) {
-    std::fs::write(path, yaml).unwrap();
+    std::fs::write(path, support::metrics_off_unless_set(yaml)).unwrap();
 }
 
 fn start_reloadable(yaml: &str, port: u16) -> (Running, SocketAddr, std::path::PathBuf) {

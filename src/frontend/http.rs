@@ -41,6 +41,7 @@ use self::admission::Admission;
 use self::deadline::{Deadlines, Timeouts};
 use self::handler::Handler;
 use crate::config::{HttpConfig, SwarmConfig};
+use crate::metrics::{self, Frontend, io::Counted, io::OpenConnection};
 use crate::middleware::Tracker;
 use crate::protocol::canonical_ip;
 
@@ -242,6 +243,8 @@ async fn serve_http<IO>(
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let peer_ip = canonical_ip(peer.ip());
+    let requests = metrics::global().requests();
+    let _open = OpenConnection::new(requests.clone());
     let service = service_fn(move |request: Request<Incoming>| {
         let handler = handler.clone();
         async move {
@@ -254,6 +257,7 @@ async fn serve_http<IO>(
             Ok(response)
         }
     });
+    let io = Counted::new(io, requests.clone(), Frontend::Http);
     let io = TokioIo::new(Deadlines::new(io, settings.timeouts));
     let conn = http1::Builder::new()
         .keep_alive(settings.keepalive)

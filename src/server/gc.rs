@@ -43,15 +43,18 @@ pub async fn run(
 async fn sweep(storage: &Storage, lifetime: Duration, totals: &mut GcTotals) {
     let now = SystemTime::now();
     let cutoff = now.checked_sub(lifetime).unwrap_or(SystemTime::UNIX_EPOCH);
+    let started = std::time::Instant::now();
     match storage.collect_garbage(cutoff).await {
         Ok(removed) => {
+            let took = started.elapsed().as_micros() as u64;
+            crate::metrics::global().storage().observe_gc_micros(took);
             totals.runs += 1;
             totals.peers_removed += removed.peers_removed;
             totals.swarms_removed += removed.swarms_removed;
             debug!(
                 peers_removed = removed.peers_removed,
                 swarms_removed = removed.swarms_removed,
-                took_ms = now.elapsed().map_or(0, |d| d.as_millis()),
+                took_ms = took / 1000,
                 "garbage collected"
             );
         }

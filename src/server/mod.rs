@@ -22,7 +22,9 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::metrics;
 use crate::middleware::{Chain, Tracker};
+use crate::ops::{Ops, OpsServer};
 use crate::storage::Storage;
 
 use gc::GcTotals;
@@ -64,6 +66,8 @@ pub async fn run(
         ));
     }
 
+    let ops = bind_ops(&config).await?;
+
     let mut serving = JoinSet::new();
     for frontend in frontends {
         for addr in frontend.local_addrs() {
@@ -71,6 +75,11 @@ pub async fn run(
         }
         serving.spawn(frontend.serve(tracker.clone(), stop.clone()));
     }
+    let ops = ops.map(|server| {
+        info!(addr = %server.local_addr(), "ops server listening (metrics, stats, health)");
+        let state = Arc::new(Ops::new(storage.clone(), metrics::global()));
+        tokio::spawn(server.serve(state, stop.clone()))
+    });
     let gc = tokio::spawn(gc::run(
         storage.clone(),
         config.storage.gc_interval(),
@@ -96,8 +105,22 @@ pub async fn run(
     info!("shutting down: no new requests, finishing those in flight");
     reloading.abort();
     let gc_totals = drain(serving, gc, stats).await;
+    if let Some(ops) = ops
+        && tokio::time::timeout(SHUTDOWN_GRACE, ops).await.is_err()
+    {
+        warn!("ops server did not stop in time");
+    }
     summarize(&storage, started, gc_totals).await;
     failure.map_or(Ok(()), Err)
+}
+
+/// Binds `metrics_addr` before anything serves, like the frontends, so a port
+/// in use stops the start-up; `None` when it is empty (off).
+async fn bind_ops(config: &Config) -> anyhow::Result<Option<OpsServer>> {
+    match config.metrics_socket_addr()? {
+        Some(addr) => Ok(Some(OpsServer::bind(addr).await?)),
+        None => Ok(None),
+    }
 }
 
 fn log_hooks(chain: &Chain) {

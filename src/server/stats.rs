@@ -1,8 +1,8 @@
-//! Swarm totals in the debug log.
+//! Swarm totals for the Prometheus gauges and the debug log.
 //!
-//! Polled at the storage's metrics interval (Go chihaya refreshes its
-//! Prometheus gauges at the same pace) but logged only when they change, so an
-//! idle tracker's log stays quiet.
+//! Polled at the storage's `prometheus_reporting_interval`, as Go chihaya
+//! refreshes its gauges, but logged only when they change, so an idle
+//! tracker's log stays quiet.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use tokio::time::{MissedTickBehavior, interval};
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use crate::metrics;
 use crate::storage::{Storage, StoreStats};
 
 pub async fn run(storage: Arc<Storage>, every: Duration, stop: CancellationToken) {
@@ -25,6 +26,7 @@ pub async fn run(storage: Arc<Storage>, every: Duration, stop: CancellationToken
         let Ok(now) = storage.stats().await else {
             continue;
         };
+        metrics::global().storage().set(&now);
         if last != Some(now) {
             debug!(
                 torrents = now.torrents,

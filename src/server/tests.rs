@@ -6,7 +6,7 @@ use super::*;
 
 fn loopback_config() -> Config {
     Config::parse(
-        "chihaya:\n  http:\n    addr: \"127.0.0.1:0\"\n  udp:\n    addr: \"127.0.0.1:0\"\n",
+        "chihaya:\n  metrics_addr: \"127.0.0.1:0\"\n  http:\n    addr: \"127.0.0.1:0\"\n  udp:\n    addr: \"127.0.0.1:0\"\n",
     )
     .unwrap()
 }

@@ -24,7 +24,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::{AnnounceOutcome, Storage, StoreStats};
+use super::{AnnounceOutcome, FamilyStats, Storage, StoreStats, TopSwarm};
 use crate::protocol::{
     AnnounceRequest, Event, InfoHash, Params, Peer, PeerId, PeerSelection, Scrape,
 };
@@ -53,6 +53,8 @@ where
     selection_starts_at_random(make().await).await;
     scrape_follows_request_order(make().await).await;
     stats_count_the_whole_store(make().await).await;
+    stats_count_snatches_while_the_torrent_lives(make().await).await;
+    top_swarms_rank_by_peers(make().await).await;
     gc_with_future_cutoff_removes_everything(make().await).await;
     gc_with_past_cutoff_removes_nothing(make().await).await;
     concurrent_announces_are_all_counted(make().await).await;
@@ -617,8 +619,61 @@ pub async fn stats_count_the_whole_store(store: Storage) {
         torrents: 2,
         seeders: 3,
         leechers: 3,
+        snatches: 0,
+        ipv4: FamilyStats {
+            swarms: 2,
+            seeders: 3,
+            leechers: 2,
+        },
+        ipv6: FamilyStats {
+            swarms: 1,
+            seeders: 0,
+            leechers: 1,
+        },
     };
     assert_eq!(stats(&store).await, want);
+}
+
+pub async fn stats_count_snatches_while_the_torrent_lives(store: Storage) {
+    let (a, b) = (Client::v4(1), Client::v6(1));
+    announce(&store, with_event(a.seed(hash(1)), Event::Completed)).await;
+    announce(&store, with_event(b.seed(hash(1)), Event::Completed)).await;
+    announce(&store, with_event(a.seed(hash(2)), Event::Completed)).await;
+    assert_eq!(stats(&store).await.snatches, 3);
+    announce(&store, with_event(a.seed(hash(2)), Event::Stopped)).await;
+    let s = stats(&store).await;
+    assert_eq!(
+        (s.torrents, s.snatches),
+        (1, 2),
+        "a torrent's snatches go with its last peer, as in scrapes"
+    );
+    assert_eq!((s.ipv4.swarms, s.ipv6.swarms), (1, 1));
+}
+
+pub async fn top_swarms_rank_by_peers(store: Storage) {
+    assert!(store.top_swarms(5).await.expect("top failed").is_empty());
+    populate(&store, hash(1), &clients_v4(1..3), false).await;
+    populate(&store, hash(2), &clients_v4(1..5), true).await;
+    populate(&store, hash(3), &clients_v4(1..4), false).await;
+    announce(&store, Client::v6(1).leech(hash(3))).await;
+    populate(&store, hash(4), &clients_v4(1..4), false).await;
+    let top = store.top_swarms(3).await.expect("top failed");
+    let got: Vec<(InfoHash, u64)> = top.iter().map(|t| (t.info_hash, t.peers())).collect();
+    assert_eq!(
+        got,
+        [(hash(2), 4), (hash(3), 4), (hash(4), 3)],
+        "most peers first, ties by info hash, cut to n"
+    );
+    let two = store.top_swarms(2).await.expect("top failed");
+    let two: Vec<InfoHash> = two.iter().map(|t| t.info_hash).collect();
+    assert_eq!(two, [hash(2), hash(3)], "a smaller n keeps the largest");
+    assert_eq!(
+        top[1],
+        TopSwarm {
+            info_hash: hash(3),
+            counts: counts(0, 4, 0),
+        }
+    );
 }
 
 /// Fills three torrents, both families, seeders and leechers: 12 peers.

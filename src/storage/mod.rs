@@ -38,12 +38,64 @@ pub struct GcStats {
     pub swarms_removed: u64,
 }
 
-/// Totals over the whole store, for logs and metrics.
+/// Totals over the whole store, for logs, metrics and `/stats`.
+///
+/// `snatches`, `ipv4` and `ipv6` were added for `/stats`; every field
+/// defaults to zero, so an engine shows what it counts and nothing it made up.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreStats {
     pub torrents: u64,
+    /// Both families.
     pub seeders: u64,
     pub leechers: u64,
+    /// Completed downloads counted by the torrents currently tracked (a
+    /// torrent's count goes when its last peer does, as for scrapes).
+    pub snatches: u64,
+    pub ipv4: FamilyStats,
+    pub ipv6: FamilyStats,
+}
+
+/// One address family's swarms and peers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FamilyStats {
+    /// Torrents with at least one peer of this family.
+    pub swarms: u64,
+    pub seeders: u64,
+    pub leechers: u64,
+}
+
+impl StoreStats {
+    /// Adds another part of the store (a shard) to these totals.
+    pub fn add(&mut self, other: &StoreStats) {
+        self.torrents += other.torrents;
+        self.seeders += other.seeders;
+        self.leechers += other.leechers;
+        self.snatches += other.snatches;
+        self.ipv4.add(&other.ipv4);
+        self.ipv6.add(&other.ipv6);
+    }
+}
+
+impl FamilyStats {
+    pub fn add(&mut self, other: &FamilyStats) {
+        self.swarms += other.swarms;
+        self.seeders += other.seeders;
+        self.leechers += other.leechers;
+    }
+}
+
+/// One of the largest swarms, for the stats page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TopSwarm {
+    pub info_hash: InfoHash,
+    /// Both families; `downloaded` is the snatch count.
+    pub counts: Scrape,
+}
+
+impl TopSwarm {
+    pub fn peers(&self) -> u64 {
+        u64::from(self.counts.complete) + u64::from(self.counts.incomplete)
+    }
 }
 
 /// A failure of the storage backend itself (never of the client's request).
@@ -104,6 +156,16 @@ impl Storage {
         match self {
             Storage::Memory(m) => Ok(m.stats()),
             Storage::Redis(r) => r.stats().await,
+        }
+    }
+
+    /// The `n` torrents with the most peers, most first (ties by info hash).
+    /// Looks at every torrent, so it is for an occasional look (the stats
+    /// page), never for the request path.
+    pub async fn top_swarms(&self, n: usize) -> Result<Vec<TopSwarm>, StorageError> {
+        match self {
+            Storage::Memory(m) => Ok(m.top_swarms(n)),
+            Storage::Redis(r) => r.top_swarms(n).await,
         }
     }
 }

@@ -64,7 +64,7 @@ impl Tracker {
                 "chihaya:\n  announce_interval: 30m\n  min_announce_interval: 15m\n  \
                  http:\n    addr: \"{http}\"\n  \
                  udp:\n    addr: \"{udp}\"\n    private_key: test\n  \
-                 storage:\n    name: memory\n"
+                 storage:\n    name: memory\n  metrics_addr: \"\"\n"
             ),
         )
         .expect("write config");

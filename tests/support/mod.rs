@@ -5,6 +5,7 @@
 #![allow(dead_code)] // each test file uses a different part of this
 
 pub mod http;
+pub mod ops;
 pub mod redis;
 pub mod udp;
 
@@ -44,10 +45,22 @@ pub struct ConfigFile {
     pub path: PathBuf,
 }
 
+/// Binary tests run in parallel, and the default `metrics_addr`
+/// (0.0.0.0:6880) would make all but one fail to bind; unless the test chose
+/// an address, its tracker runs without the ops server. Appended at the end,
+/// at the root block's indentation, so line numbers in errors do not move.
+pub fn metrics_off_unless_set(yaml: &str) -> String {
+    if yaml.contains("metrics_addr") {
+        return yaml.to_string();
+    }
+    let sep = if yaml.ends_with('\n') { "" } else { "\n" };
+    format!("{yaml}{sep}  metrics_addr: \"\"\n")
+}
+
 pub fn write_config(yaml: &str) -> ConfigFile {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chihaya.yaml");
-    std::fs::write(&path, yaml).unwrap();
+    std::fs::write(&path, metrics_off_unless_set(yaml)).unwrap();
     ConfigFile { _dir: dir, path }
 }
 

@@ -14,6 +14,7 @@ use hyper::{HeaderMap, Method, Response, StatusCode, Uri};
 
 use super::router::{Endpoint, Router};
 use crate::config::{HttpConfig, SwarmConfig};
+use crate::metrics::{self, Action, Answered, Family, Frontend, reasons};
 use crate::middleware::{Tracker, TrackerError};
 use crate::protocol::http::{
     AnnounceOptions, client_ip, parse_announce, parse_scrape, write_announce, write_failure,
@@ -86,6 +87,7 @@ impl Handler {
             body.clear();
             write_failure(&mut body, error.client_message(), interval, min_interval);
         }
+        self.record(endpoint, headers, peer, failure.as_ref(), started);
         if self.request_timing {
             tracing::debug!(
                 endpoint = ?endpoint,
@@ -124,6 +126,31 @@ impl Handler {
             }
         }
         Ok(())
+    }
+
+    /// One call into the metrics; the family is the client's (the proxy
+    /// header's when one is configured), as Go chihaya labels it.
+    fn record(
+        &self,
+        endpoint: Endpoint,
+        headers: &HeaderMap,
+        peer: IpAddr,
+        failure: Option<&TrackerError>,
+        started: Instant,
+    ) {
+        let metrics = metrics::global();
+        metrics.record(Answered {
+            frontend: Frontend::Http,
+            action: match endpoint {
+                Endpoint::Announce => Action::Announce,
+                Endpoint::Scrape => Action::Scrape,
+            },
+            family: self
+                .client_ip(headers, peer)
+                .map_or(Family::Unknown, Family::of),
+            reason: failure.map_or(reasons::NONE, |e| metrics.reason(e)),
+            micros: started.elapsed().as_micros() as u64,
+        });
     }
 
     /// When a header carries the client address, its last instance holds the

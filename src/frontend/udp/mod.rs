@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{SwarmConfig, UdpConfig};
+use crate::metrics::{self, Action, Answered, Frontend, Reason, reasons};
 use crate::middleware::{Tracker, TrackerError};
 use crate::protocol::canonical_ip;
 use crate::protocol::udp::{self, Family, Limits, Request};
@@ -171,52 +172,77 @@ impl Shared {
                     continue;
                 }
             };
-            let started = self.request_timing.then(Instant::now);
-            self.answer(&packet[..len], from, &mut reply).await;
+            let started = Instant::now();
+            let answered = self.answer(&packet[..len], from, &mut reply).await;
+            record(answered, from, started, len, reply.len());
             if !reply.is_empty()
                 && let Err(e) = self.socket.send_to(&reply, from).await
             {
                 tracing::debug!(%from, "udp: send failed: {e}");
             }
-            if let Some(started) = started {
+            if self.request_timing {
                 tracing::debug!(%from, elapsed = ?started.elapsed(), "udp request");
             }
         }
     }
 
-    /// Leaves the reply in `reply`, or `reply` empty when nothing may be answered.
-    async fn answer(&self, packet: &[u8], from: SocketAddr, reply: &mut Vec<u8>) {
+    /// Leaves the reply in `reply`, or `reply` empty when nothing may be
+    /// answered; returns what was answered, for the metrics.
+    async fn answer(
+        &self,
+        packet: &[u8],
+        from: SocketAddr,
+        reply: &mut Vec<u8>,
+    ) -> Option<(Action, Reason)> {
         reply.clear();
         let ip = canonical_ip(from.ip());
         let now = unix_now();
         match udp::parse_request(packet, &self.limits) {
             Ok(Request::Connect(c)) => {
                 udp::write_connect(reply, c.transaction_id, self.ids.issue(ip, now));
+                Some((Action::Connect, reasons::NONE))
             }
             Ok(Request::Announce(a)) if self.authentic(a.connection_id, ip, now, from) => {
                 let txid = a.transaction_id;
                 let req = a.into_request(ip, &self.limits);
-                match self.tracker.announce(&req).await {
-                    Ok(resp) => udp::write_announce(reply, txid, &resp, Family::of(req.ip)),
+                let reason = match self.tracker.announce(&req).await {
+                    Ok(resp) => {
+                        udp::write_announce(reply, txid, &resp, Family::of(req.ip));
+                        reasons::NONE
+                    }
                     Err(e) => write_failure(reply, txid, &e),
-                }
+                };
+                Some((Action::Announce, reason))
             }
             Ok(Request::Scrape(s)) if self.authentic(s.connection_id, ip, now, from) => {
                 let txid = s.transaction_id;
-                match self.tracker.scrape(&s.into_request(ip)).await {
-                    Ok(resp) => udp::write_scrape(reply, txid, &resp),
+                let reason = match self.tracker.scrape(&s.into_request(ip)).await {
+                    Ok(resp) => {
+                        udp::write_scrape(reply, txid, &resp);
+                        reasons::NONE
+                    }
                     Err(e) => write_failure(reply, txid, &e),
-                }
+                };
+                Some((Action::Scrape, reason))
             }
             // An announce or scrape whose connection ID failed; `authentic` counted it.
-            Ok(_) => {}
+            Ok(_) => None,
             Err(e) => match e.reply_to() {
                 Some(h) => {
-                    if self.authentic(h.connection_id, ip, now, from) {
-                        udp::write_error(reply, h.transaction_id, &e.error.0);
+                    if !self.authentic(h.connection_id, ip, now, from) {
+                        return None;
                     }
+                    udp::write_error(reply, h.transaction_id, &e.error.0);
+                    let action = match h.action {
+                        udp::ACTION_SCRAPE => Action::Scrape,
+                        _ => Action::Announce,
+                    };
+                    Some((action, metrics::global().reason(&e.error.into())))
                 }
-                None => self.count_drop(from, "short packet or malformed connect"),
+                None => {
+                    self.count_drop(from, "short packet or malformed connect");
+                    None
+                }
             },
         }
     }
@@ -236,9 +262,34 @@ impl Shared {
 }
 
 /// Client errors go back verbatim; internal ones are logged and hidden.
-fn write_failure(reply: &mut Vec<u8>, transaction_id: u32, e: &TrackerError) {
+/// Returns the failure's metrics label.
+fn write_failure(reply: &mut Vec<u8>, transaction_id: u32, e: &TrackerError) -> Reason {
     if let TrackerError::Internal(detail) = e {
         tracing::warn!("udp: request failed: {detail}");
     }
     udp::write_error(reply, transaction_id, e.client_message());
+    metrics::global().reason(e)
+}
+
+/// One call into the metrics per datagram: bytes always, the request when one was answered.
+fn record(
+    answered: Option<(Action, Reason)>,
+    from: SocketAddr,
+    started: Instant,
+    received: usize,
+    sent: usize,
+) {
+    let metrics = metrics::global();
+    metrics
+        .requests()
+        .add_bytes(Frontend::Udp, received as u64, sent as u64);
+    if let Some((action, reason)) = answered {
+        metrics.record(Answered {
+            frontend: Frontend::Udp,
+            action,
+            family: metrics::Family::of(from.ip()),
+            reason,
+            micros: started.elapsed().as_micros() as u64,
+        });
+    }
 }

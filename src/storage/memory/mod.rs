@@ -24,7 +24,7 @@ use parking_lot::Mutex;
 
 use self::clock::CoarseTime;
 use self::shard::Shard;
-use super::{AnnounceOutcome, GcStats, StoreStats};
+use super::{AnnounceOutcome, GcStats, StoreStats, TopSwarm};
 use crate::config::MemoryConfig;
 use crate::protocol::{AnnounceRequest, InfoHash, Scrape};
 
@@ -82,11 +82,28 @@ impl MemoryStorage {
     pub fn stats(&self) -> StoreStats {
         let mut total = StoreStats::default();
         for shard in &self.shards {
-            let s = shard.lock().stats();
-            total.torrents += s.torrents;
-            total.seeders += s.seeders;
-            total.leechers += s.leechers;
+            total.add(&shard.lock().stats());
         }
         total
     }
+
+    /// One shard locked at a time; each contributes at most its own top `n`.
+    pub fn top_swarms(&self, n: usize) -> Vec<TopSwarm> {
+        let mut top = Vec::new();
+        for shard in &self.shards {
+            shard.lock().top_swarms(n, &mut top);
+            rank(&mut top, n);
+        }
+        top
+    }
+}
+
+/// Most peers first, ties by info hash so the order is stable; keeps `n`.
+pub(super) fn rank(swarms: &mut Vec<TopSwarm>, n: usize) {
+    swarms.sort_unstable_by(|a, b| {
+        b.peers()
+            .cmp(&a.peers())
+            .then_with(|| a.info_hash.0.cmp(&b.info_hash.0))
+    });
+    swarms.truncate(n);
 }

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use super::clock::CoarseTime;
 use super::torrent::{Action, Torrent};
 use crate::protocol::{AnnounceRequest, InfoHash, Scrape};
-use crate::storage::{AnnounceOutcome, GcStats, StoreStats};
+use crate::storage::{AnnounceOutcome, FamilyStats, GcStats, StoreStats, TopSwarm};
 
 /// The torrents whose info hash routes here, and running totals of their
-/// peers so [`Shard::stats`] costs nothing per torrent.
+/// peers and snatches so [`Shard::stats`] costs nothing per torrent.
 ///
 /// Invariant: every torrent in the map has at least one peer. A torrent is
 /// created by its first announce and dropped as soon as its last peer stops
@@ -22,8 +22,8 @@ use crate::storage::{AnnounceOutcome, GcStats, StoreStats};
 #[derive(Default)]
 pub struct Shard {
     torrents: HashMap<InfoHash, Torrent>,
-    seeders: u64,
-    leechers: u64,
+    /// The sum of every torrent's [`Torrent::census`].
+    totals: StoreStats,
 }
 
 impl Shard {
@@ -39,13 +39,17 @@ impl Shard {
                 None => return AnnounceOutcome::default(),
             }
         };
-        let before = torrent.counts();
+        let before = torrent.census();
         let peers = torrent.announce(req, action, now);
         let counts = torrent.counts();
-        if torrent.is_empty() {
+        // A dropped torrent takes its snatches with it.
+        let after = if torrent.is_empty() {
             self.torrents.remove(&req.info_hash);
-        }
-        self.account(before, counts);
+            StoreStats::default()
+        } else {
+            torrent.census()
+        };
+        self.account(&before, &after);
         AnnounceOutcome { peers, counts }
     }
 
@@ -58,20 +62,18 @@ impl Shard {
 
     pub fn collect_garbage(&mut self, cutoff: CoarseTime) -> GcStats {
         let mut gc = GcStats::default();
-        let (mut seeders, mut leechers) = (0, 0);
+        let mut totals = StoreStats::default();
         self.torrents.retain(|_, torrent| {
             gc.peers_removed += torrent.collect_garbage(cutoff);
             if torrent.is_empty() {
                 gc.swarms_removed += 1;
                 return false;
             }
-            let counts = torrent.counts();
-            seeders += u64::from(counts.complete);
-            leechers += u64::from(counts.incomplete);
+            totals.add(&torrent.census());
             true
         });
         // Recounted rather than adjusted: the full pass is being paid for anyway.
-        (self.seeders, self.leechers) = (seeders, leechers);
+        self.totals = totals;
         self.release_spare_capacity();
         gc
     }
@@ -79,9 +81,24 @@ impl Shard {
     pub fn stats(&self) -> StoreStats {
         StoreStats {
             torrents: self.torrents.len() as u64,
-            seeders: self.seeders,
-            leechers: self.leechers,
+            ..self.totals
         }
+    }
+
+    /// Adds this shard's `n` largest torrents to `top` (unordered).
+    pub fn top_swarms(&self, n: usize, top: &mut Vec<TopSwarm>) {
+        let start = top.len();
+        for (hash, torrent) in &self.torrents {
+            top.push(TopSwarm {
+                info_hash: *hash,
+                counts: torrent.counts(),
+            });
+            // Trim in batches: sorting once per `n` entries keeps the scan linear.
+            if top.len() >= start + 2 * n.max(1) {
+                trim(top, start, n);
+            }
+        }
+        trim(top, start, n);
     }
 
     /// A map never shrinks by itself; after a flash crowd leaves, give the
@@ -94,9 +111,26 @@ impl Shard {
         }
     }
 
-    fn account(&mut self, before: Scrape, after: Scrape) {
-        // Subtract first: the shard's totals always include this torrent's old counts.
-        self.seeders = self.seeders - u64::from(before.complete) + u64::from(after.complete);
-        self.leechers = self.leechers - u64::from(before.incomplete) + u64::from(after.incomplete);
+    fn account(&mut self, before: &StoreStats, after: &StoreStats) {
+        // Subtract first: the shard's totals always include this torrent's old census.
+        let t = &mut self.totals;
+        t.seeders = t.seeders - before.seeders + after.seeders;
+        t.leechers = t.leechers - before.leechers + after.leechers;
+        t.snatches = t.snatches - before.snatches + after.snatches;
+        shift(&mut t.ipv4, &before.ipv4, &after.ipv4);
+        shift(&mut t.ipv6, &before.ipv6, &after.ipv6);
     }
+}
+
+fn shift(total: &mut FamilyStats, before: &FamilyStats, after: &FamilyStats) {
+    total.swarms = total.swarms - before.swarms + after.swarms;
+    total.seeders = total.seeders - before.seeders + after.seeders;
+    total.leechers = total.leechers - before.leechers + after.leechers;
+}
+
+/// Keeps the `n` largest of `top[start..]`.
+fn trim(top: &mut Vec<TopSwarm>, start: usize, n: usize) {
+    let mut mine = top.split_off(start);
+    super::rank(&mut mine, n);
+    top.append(&mut mine);
 }

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::clock::CoarseTime;
 use super::swarm::{Announcer, Choice, Family, Role, Swarm};
 use crate::protocol::{AnnounceRequest, Event, Peer, Scrape, canonical_ip};
+use crate::storage::{FamilyStats, StoreStats};
 
 /// What an announce asks of the swarm, decided once from the request so the
 /// swarm code never has to reconcile `event` with `left`.
@@ -67,6 +68,28 @@ impl Torrent {
             complete: self.v4.seeders() + self.v6.seeders(),
             incomplete: self.v4.leechers() + self.v6.leechers(),
             downloaded: self.snatches,
+        }
+    }
+
+    /// This torrent's share of the store's totals: per-family swarms and
+    /// peers, and its snatches (`torrents` is left for the shard to count).
+    pub fn census(&self) -> StoreStats {
+        let family = |seeders: u32, leechers: u32| FamilyStats {
+            swarms: u64::from(seeders + leechers > 0),
+            seeders: u64::from(seeders),
+            leechers: u64::from(leechers),
+        };
+        let (v4, v6) = (
+            family(self.v4.seeders(), self.v4.leechers()),
+            family(self.v6.seeders(), self.v6.leechers()),
+        );
+        StoreStats {
+            torrents: 0,
+            seeders: v4.seeders + v6.seeders,
+            leechers: v4.leechers + v6.leechers,
+            snatches: u64::from(self.snatches),
+            ipv4: v4,
+            ipv6: v6,
         }
     }
 

@@ -30,7 +30,7 @@ use self::broker::Broker;
 use self::conn::{Conn, Scripts, Timeouts};
 use self::health::Health;
 use self::keys::{BUCKETS, Keys};
-use super::{AnnounceOutcome, GcStats, StorageError, StoreStats};
+use super::{AnnounceOutcome, GcStats, StorageError, StoreStats, TopSwarm};
 use crate::config::RedisConfig;
 use crate::protocol::{AnnounceRequest, Event, InfoHash, Peer, Scrape, canonical_ip};
 
@@ -204,6 +204,10 @@ impl RedisStorage {
             total.leechers += leechers;
         }
         Ok(total)
+    }
+
+    pub async fn top_swarms(&self, _n: usize) -> Result<Vec<TopSwarm>, StorageError> {
+        Err(StorageError("redis: top_swarms is not built yet".into()))
     }
 }
 

@@ -1,0 +1,100 @@
+//! Prometheus metrics, with Go chihaya's names so its dashboards keep working.
+//!
+//! One [`Metrics`] per process ([`global`]), as Go chihaya has one default
+//! registry: the frontends, the garbage collector and the reporting task each
+//! make one small call, and the ops server (`crate::ops`) renders it.
+//!
+//! - [`requests`]: response-time histograms, request counts, bytes, connections;
+//! - [`storage`]: swarm gauges and the garbage collector's duration;
+//! - [`process`]: RSS, CPU, file descriptors and start time from /proc.
+//!
+//! Recording is lock-free and allocation-free; the work of turning numbers
+//! into text is done when `/metrics` is scraped.
+
+mod histogram;
+pub mod io;
+pub mod labels;
+pub mod process;
+pub mod reasons;
+pub mod requests;
+pub mod storage;
+
+use std::sync::{Arc, LazyLock};
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::registry::Registry;
+
+pub use labels::{Action, Family, Frontend, Outcome};
+pub use reasons::Reason;
+pub use requests::{Answered, RequestTotals, Requests};
+pub use storage::StorageMetrics;
+
+use crate::middleware::TrackerError;
+
+/// The content type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Every metric of the process and the registry that renders them.
+pub struct Metrics {
+    requests: Arc<Requests>,
+    storage: Arc<StorageMetrics>,
+    registry: Registry,
+}
+
+static GLOBAL: LazyLock<Metrics> = LazyLock::new(Metrics::new);
+
+/// The process's metrics: what the frontends record into and `/metrics` shows.
+pub fn global() -> &'static Metrics {
+    &GLOBAL
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh set (tests make their own; the server uses [`global`]).
+    pub fn new() -> Self {
+        let requests = Arc::new(Requests::default());
+        let storage = Arc::new(StorageMetrics::default());
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(requests::RequestCollector(requests.clone())));
+        registry.register_collector(Box::new(storage::StorageCollector(storage.clone())));
+        registry.register_collector(Box::new(process::ProcessCollector));
+        Metrics {
+            requests,
+            storage,
+            registry,
+        }
+    }
+
+    /// Records one answered request.
+    pub fn record(&self, answered: Answered) {
+        self.requests.record(answered);
+    }
+
+    /// The label for a failed request: the client's reason, or "internal error".
+    pub fn reason(&self, error: &TrackerError) -> Reason {
+        self.requests.reasons.of_error(error)
+    }
+
+    pub fn requests(&self) -> &Arc<Requests> {
+        &self.requests
+    }
+
+    pub fn storage(&self) -> &StorageMetrics {
+        &self.storage
+    }
+
+    /// Everything, in the OpenMetrics text format Prometheus scrapes.
+    pub fn render(&self) -> String {
+        let mut text = String::with_capacity(8 * 1024);
+        encode(&mut text, &self.registry).expect("writing to a String cannot fail");
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests;
