@@ -103,6 +103,6 @@ mod tests {
         }
         assert_eq!(reasons.intern("one too many"), OTHER);
         assert_eq!(reasons.names().len(), CAPACITY);
-        assert_eq!(reasons.names()[3], "unapproved client");
+        assert_eq!(reasons.names()[FIXED.len()], "unapproved client");
     }
 }
