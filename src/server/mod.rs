@@ -10,6 +10,7 @@ mod frontends;
 mod gc;
 pub mod reload;
 pub mod signals;
+mod snapshot;
 mod stats;
 
 use std::sync::Arc;
@@ -54,6 +55,7 @@ pub async fn run(
     let chain = Chain::build(&config, &stop).await?;
     log_hooks(&chain);
     let storage = Arc::new(Storage::from_config(&config.storage));
+    snapshot::restore(&storage).await;
     let tracker = Arc::new(Tracker::with_chain(chain, storage.clone()));
     let frontends = frontends::bind_all(&config).await?;
     if frontends.is_empty() {
@@ -95,6 +97,7 @@ pub async fn run(
     info!("shutting down: no new requests, finishing those in flight");
     reloading.abort();
     let gc_totals = drain(serving, gc, stats).await;
+    snapshot::save(&storage).await;
     summarize(&storage, started, gc_totals).await;
     failure.map_or(Ok(()), Err)
 }
