@@ -125,7 +125,11 @@ fn swarms_and_snatches_survive_a_restart() {
 fn a_corrupt_snapshot_is_reported_and_the_tracker_starts_empty() {
     let dir = tempfile::tempdir().unwrap();
     let snapshot = dir.path().join("swarms.snap");
-    std::fs::write(&snapshot, b"d8:announce35:this is a torrent, not a snapshot").unwrap();
+    std::fs::write(
+        &snapshot,
+        b"d8:announce35:this is a torrent, not a snapshot",
+    )
+    .unwrap();
 
     let (tracker, addr) = start(&snapshot, "30m");
     let warning = line_with(&tracker.stderr(), "snapshot ignored");
