@@ -72,6 +72,10 @@ pub struct MemoryConfig {
     /// How often swarm gauges are refreshed for metrics.
     #[serde(with = "duration")]
     pub prometheus_reporting_interval: Duration,
+    /// Where the swarms are saved at a clean shutdown and read back at start,
+    /// so a restart or an upgrade does not make the tracker forget every
+    /// peer until clients announce again. Empty: no snapshot.
+    pub snapshot_path: String,
 }
 
 impl Default for MemoryConfig {
@@ -82,6 +86,7 @@ impl Default for MemoryConfig {
             peer_lifetime: Duration::from_secs(30 * 60),
             shard_count: 1024,
             prometheus_reporting_interval: Duration::from_secs(1),
+            snapshot_path: String::new(),
         }
     }
 }

@@ -95,7 +95,11 @@ mod tests {
     fn the_same_text_gets_the_same_index_and_the_table_is_bounded() {
         let reasons = Reasons::default();
         let a = reasons.intern("unapproved client");
-        assert_eq!(a, Reason(FIXED.len() as u16), "the first after the fixed ones");
+        assert_eq!(
+            a,
+            Reason(FIXED.len() as u16),
+            "the first after the fixed ones"
+        );
         assert_eq!(reasons.intern("unapproved client"), a);
         assert_ne!(reasons.intern("invalid port"), a);
         for i in 0..CAPACITY {

@@ -11,6 +11,7 @@ mod gc;
 pub mod limits;
 pub mod reload;
 pub mod signals;
+mod snapshot;
 mod stats;
 
 use std::sync::Arc;
@@ -58,6 +59,7 @@ pub async fn run(
     let chain = Chain::build(&config, &stop).await?;
     log_hooks(&chain);
     let storage = Arc::new(Storage::open(&config.storage).await?);
+    snapshot::restore(&storage).await;
     let tracker = Arc::new(Tracker::with_chain(chain, storage.clone()));
     let frontends = frontends::bind_all(&config).await?;
     if frontends.is_empty() {
@@ -105,6 +107,7 @@ pub async fn run(
     info!("shutting down: no new requests, finishing those in flight");
     reloading.abort();
     let gc_totals = drain(serving, gc, stats).await;
+    snapshot::save(&storage).await;
     if let Some(ops) = ops
         && tokio::time::timeout(SHUTDOWN_GRACE, ops).await.is_err()
     {

@@ -152,6 +152,26 @@ impl Storage {
         }
     }
 
+    /// Puts back the swarms saved at the last clean shutdown, if the engine
+    /// keeps a snapshot (memory with `snapshot_path`). Blocking file I/O: run
+    /// it off the async workers, before serving.
+    pub fn restore_snapshot(&self) {
+        match self {
+            Storage::Memory(m) => m.restore_snapshot(),
+            // Redis keeps the swarms itself across tracker restarts.
+            Storage::Redis(_) => {}
+        }
+    }
+
+    /// Saves the swarms for the next start, if the engine keeps a snapshot.
+    /// Blocking file I/O: run it off the async workers, after serving.
+    pub fn save_snapshot(&self) {
+        match self {
+            Storage::Memory(m) => m.save_snapshot(),
+            Storage::Redis(_) => {}
+        }
+    }
+
     pub async fn stats(&self) -> Result<StoreStats, StorageError> {
         match self {
             Storage::Memory(m) => Ok(m.stats()),

@@ -24,6 +24,15 @@ impl CoarseTime {
             .unwrap_or(0);
         CoarseTime(u32::try_from(secs).unwrap_or(u32::MAX))
     }
+
+    /// The time `secs` seconds after the epoch, as a snapshot stores it.
+    pub fn from_secs(secs: u32) -> Self {
+        CoarseTime(secs)
+    }
+
+    pub fn secs(self) -> u32 {
+        self.0
+    }
 }
 
 #[cfg(test)]

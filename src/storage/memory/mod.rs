@@ -7,10 +7,14 @@
 //!
 //! The layers, one file each: [`shard`] (a map of torrents behind one lock),
 //! [`torrent`] (IPv4 and IPv6 swarms plus the snatch count), [`swarm`] (the
-//! compact peer list of one address family), [`clock`] (coarse timestamps).
+//! compact peer list of one address family), [`clock`] (coarse timestamps),
+//! [`snapshot`] (the swarms as a file format) and [`persist`] (that file on
+//! disk, across restarts).
 
 mod clock;
+mod persist;
 mod shard;
+pub mod snapshot;
 mod swarm;
 mod torrent;
 
@@ -18,12 +22,15 @@ mod torrent;
 mod tests;
 
 use std::hash::{BuildHasher, RandomState};
-use std::time::SystemTime;
+use std::io::{self, Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 
 use self::clock::CoarseTime;
 use self::shard::Shard;
+use self::snapshot::{Batch, Decoder, Encoder, SnapshotError};
 use super::{AnnounceOutcome, GcStats, StoreStats, TopSwarm};
 use crate::config::MemoryConfig;
 use crate::protocol::{AnnounceRequest, InfoHash, Scrape};
@@ -34,6 +41,9 @@ pub struct MemoryStorage {
     /// choose info hashes, and with a fixed function they could pile every
     /// torrent onto one shard and serialize the tracker on its lock.
     router: RandomState,
+    /// Where the swarms are kept across restarts, if anywhere.
+    snapshot: Option<PathBuf>,
+    peer_lifetime: Duration,
 }
 
 impl MemoryStorage {
@@ -46,6 +56,61 @@ impl MemoryStorage {
         MemoryStorage {
             shards,
             router: RandomState::new(),
+            snapshot: Some(PathBuf::from(&config.snapshot_path))
+                .filter(|path| !path.as_os_str().is_empty()),
+            peer_lifetime: config.peer_lifetime,
+        }
+    }
+
+    /// Loads the configured snapshot, if any (see [`persist`]). Blocking
+    /// file I/O, meant for start-up before anything is served.
+    pub fn restore_snapshot(&self) {
+        if let Some(path) = &self.snapshot {
+            persist::load_and_log(self, path, self.peer_lifetime);
+        }
+    }
+
+    /// Saves the swarms to the configured snapshot, if any. Blocking file
+    /// I/O, meant for shutdown once the frontends have stopped.
+    pub fn save_snapshot(&self) {
+        if let Some(path) = &self.snapshot {
+            persist::save_and_log(self, path);
+        }
+    }
+
+    /// Encodes every torrent, one shard at a time: a shard is locked only
+    /// while its torrents are encoded into memory, never during file I/O.
+    fn save_into<W: Write>(&self, encoder: &mut Encoder<W>) -> io::Result<()> {
+        let mut batch = Batch::default();
+        for shard in &self.shards {
+            for (hash, torrent) in shard.lock().torrents() {
+                batch.push(hash, torrent);
+            }
+            encoder.write(&mut batch)?;
+        }
+        Ok(())
+    }
+
+    /// Adds every torrent `decoder` yields, leaving out peers last seen
+    /// before `cutoff`; returns how many were left out. On an error, what
+    /// was added so far stays: the caller [`clear`](Self::clear)s it.
+    fn load_from<R: Read>(
+        &self,
+        decoder: &mut Decoder<R>,
+        cutoff: CoarseTime,
+    ) -> Result<u64, SnapshotError> {
+        let mut stale = 0;
+        while let Some((hash, mut torrent)) = decoder.next_torrent()? {
+            stale += torrent.collect_garbage(cutoff);
+            self.shard(&hash).lock().restore(hash, torrent);
+        }
+        Ok(stale)
+    }
+
+    /// Drops every torrent.
+    fn clear(&self) {
+        for shard in &self.shards {
+            *shard.lock() = Shard::default();
         }
     }
 

@@ -78,6 +78,27 @@ impl Shard {
         gc
     }
 
+    /// Every torrent, for a snapshot.
+    pub fn torrents(&self) -> impl Iterator<Item = (&InfoHash, &Torrent)> {
+        self.torrents.iter()
+    }
+
+    /// Puts back a torrent read from a snapshot; an empty one is not kept
+    /// (see the invariant above), a second one under the same hash replaces
+    /// the first.
+    pub fn restore(&mut self, hash: InfoHash, torrent: Torrent) {
+        if torrent.is_empty() {
+            return;
+        }
+        let census = torrent.census();
+        let before = self
+            .torrents
+            .insert(hash, torrent)
+            .map(|old| old.census())
+            .unwrap_or_default();
+        self.account(&before, &census);
+    }
+
     pub fn stats(&self) -> StoreStats {
         StoreStats {
             torrents: self.torrents.len() as u64,

@@ -204,6 +204,19 @@ impl<A: Family> Swarm<A> {
         (Some(before), at)
     }
 
+    /// Every peer as the announce that would put it back as it is (with its
+    /// last-seen time as `now`): what a snapshot saves and
+    /// [`Swarm::upsert`] restores.
+    pub fn records(&self) -> impl Iterator<Item = Announcer<A>> + '_ {
+        self.entries.iter().enumerate().map(|(i, e)| Announcer {
+            addr: e.addr,
+            port: e.port,
+            id: e.id,
+            role: self.role_at(i),
+            now: e.seen,
+        })
+    }
+
     /// Removes the peer at (address, port), returning the role it had.
     pub fn remove(&mut self, addr: A, port: u16) -> Option<Role> {
         let i = self.find((addr, port))?;

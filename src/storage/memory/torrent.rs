@@ -49,6 +49,23 @@ pub struct Torrent {
 }
 
 impl Torrent {
+    /// A torrent read back from a snapshot.
+    pub fn restored(v4: Swarm<Ipv4Addr>, v6: Swarm<Ipv6Addr>, snatches: u32) -> Self {
+        Torrent { v4, v6, snatches }
+    }
+
+    pub fn v4(&self) -> &Swarm<Ipv4Addr> {
+        &self.v4
+    }
+
+    pub fn v6(&self) -> &Swarm<Ipv6Addr> {
+        &self.v6
+    }
+
+    pub fn snatches(&self) -> u32 {
+        self.snatches
+    }
+
     /// Applies the announce and picks the announcer's peers, in one step.
     pub fn announce(
         &mut self,
