@@ -31,8 +31,8 @@ fn assert_starts(text: &str, prefix: &str) {
 }
 
 #[test]
-fn example_config_loads_with_go_chihayas_values() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("dist/example_config.yaml");
+fn go_chihayas_example_config_loads_unchanged() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/go_example_config.yaml");
     let c = Config::load(&path).unwrap();
     assert_eq!(c.announce_interval, secs(30 * 60));
     assert_eq!(c.min_announce_interval, secs(15 * 60));
@@ -81,6 +81,16 @@ fn example_config_loads_with_go_chihayas_values() {
         "`prehooks:` with no value is no hooks"
     );
     assert!(c.posthooks.is_empty());
+}
+
+/// Our example only spells out keys Go chihaya lacks at their defaults, so
+/// it means exactly what Go chihaya's example means.
+#[test]
+fn our_example_config_means_what_go_chihayas_means() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let ours = Config::load(&root.join("dist/example_config.yaml")).unwrap();
+    let go = Config::load(&root.join("tests/fixtures/go_example_config.yaml")).unwrap();
+    assert_eq!(ours.to_yaml(), go.to_yaml());
 }
 
 #[test]
