@@ -252,7 +252,7 @@ fn torrent(t: u8) -> InfoHash {
 /// Peer `p` of task `k`: even peers IPv4, odd peers IPv6, none shared
 /// between tasks, so each peer's final role is its own task's last word.
 fn concurrent_peer(k: u8, p: u8) -> String {
-    if p % 2 == 0 {
+    if p.is_multiple_of(2) {
         format!("10.0.{k}.{p}")
     } else {
         format!("2001:db8::{k}:{p}")
@@ -303,7 +303,12 @@ async fn totals_stay_exact_under_concurrent_announces() {
     let a = Arc::new(store_with_prefix(&server.url(), "busy").await);
     let b = Arc::new(store_with_prefix(&server.url(), "busy").await);
     let tasks: Vec<_> = (0..8u8)
-        .map(|k| tokio::spawn(churn(Arc::clone(if k % 2 == 0 { &a } else { &b }), k)))
+        .map(|k| {
+            tokio::spawn(churn(
+                Arc::clone(if k.is_multiple_of(2) { &a } else { &b }),
+                k,
+            ))
+        })
         .collect();
     let mut want = StoreStats::default();
     let mut per_torrent = [[[0u32; 2]; 2]; 4]; // [torrent][family][seeder?]

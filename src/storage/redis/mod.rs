@@ -44,7 +44,7 @@ const SUBNET_WINDOW: u32 = 256;
 
 /// Torrents one garbage collection or top_swarms step looks at (SSCAN's
 /// COUNT hint): keeps each script short so Redis never stalls on a large bucket.
-const GC_STEP: u32 = 100;
+const SCAN_STEP: u32 = 100;
 
 /// Buckets top_swarms walks at once: each walk is a chain of short scripts,
 /// so a few in flight cut the page's latency without crowding out announces.
@@ -181,7 +181,7 @@ impl RedisStorage {
                     .arg(&cursor)
                     .arg(cutoff)
                     .arg(&base)
-                    .arg(GC_STEP);
+                    .arg(SCAN_STEP);
                 let (next, peers, swarms): (String, u64, u64) = self.call(script).await?;
                 total.peers_removed += peers;
                 total.swarms_removed += swarms;
@@ -239,7 +239,7 @@ impl RedisStorage {
                 .key(&index)
                 .arg(&cursor)
                 .arg(&base)
-                .arg(GC_STEP)
+                .arg(SCAN_STEP)
                 .arg(n);
             let (next, found): (String, Vec<(String, u32, u32, u32)>) = self.call(script).await?;
             for (id, complete, incomplete, downloaded) in found {
