@@ -1,6 +1,6 @@
 //! The real binary on Redis storage: two tracker processes share one Redis
 //! (HTTP on one, UDP on the other), a Redis outage in the middle of a run, and
-//! a Redis that is not there at start.
+//! a Redis that is not there at start, and `/stats` with the Redis engine.
 
 mod support;
 
@@ -9,6 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::ops::Tracker;
 use support::redis::{RedisServer, free_redis_port};
 use support::udp::{Announce, Client, EVENT_STARTED, ScrapeCounts};
 use support::{Running, STARTUP, free_port};
@@ -162,4 +163,56 @@ fn unreachable_redis_at_start_exits_1_naming_the_broker() {
     assert_eq!(status.code(), Some(1), "{}", tracker.stderr());
     let log = tracker.stderr();
     assert!(log.contains(&format!("127.0.0.1:{redis_port}")), "{log}");
+}
+
+/// `/stats` of a tracker on Redis shows what the Redis engine counts: torrents,
+/// snatches, the per-family breakdown and the largest swarms. The HTTP
+/// frontend takes `ip=` here, so one loopback client can be an IPv6 peer.
+#[test]
+fn stats_show_the_redis_swarms_per_family() {
+    let redis = RedisServer::start();
+    let storage = format!(
+        "name: redis\n    config:\n      redis_broker: \"{}\"\n      prometheus_reporting_interval: 100ms",
+        redis.url()
+    );
+    let t = Tracker::start_with("    allow_ip_spoofing: true\n", &storage);
+    t.http_announce(&HASH, 1, 0, "&event=completed");
+    t.http_announce(&HASH, 2, 100, "&ip=2001:db8::2");
+    t.http_announce(&[0x11; 20], 3, 100, "");
+    let s = t.stats();
+    assert_eq!(
+        (
+            &s["torrents"],
+            &s["seeders"],
+            &s["leechers"],
+            &s["snatches"]
+        ),
+        (&2.into(), &1.into(), &2.into(), &1.into()),
+        "{s:#}"
+    );
+    let family = |f: &str| {
+        let f = &s[f];
+        (
+            f["swarms"].clone(),
+            f["seeders"].clone(),
+            f["leechers"].clone(),
+        )
+    };
+    assert_eq!(family("ipv4"), (2.into(), 1.into(), 1.into()), "{s:#}");
+    assert_eq!(family("ipv6"), (1.into(), 0.into(), 1.into()), "{s:#}");
+    let top = s["top_swarms"].as_array().unwrap();
+    assert_eq!(top.len(), 2, "{s:#}");
+    assert_eq!(
+        top[0]["info_hash"],
+        hex(&HASH),
+        "the larger swarm first: {s:#}"
+    );
+    assert_eq!(
+        (&top[0]["peers"], &top[0]["snatches"]),
+        (&2.into(), &1.into())
+    );
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

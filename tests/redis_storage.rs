@@ -1,16 +1,18 @@
 //! The Redis engine against real `redis-server` processes: the shared
 //! conformance suite on one server and on a three-node cluster, the peer
-//! selection modes, two stores sharing swarms, and an outage survived.
+//! selection modes, two stores sharing swarms, totals exact under concurrent
+//! announces, and an outage survived.
 
 mod support;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use chihaya::config::{RedisConfig, StorageConfig};
 use chihaya::protocol::{AnnounceRequest, Event, InfoHash, Params, PeerId, PeerSelection};
-use chihaya::storage::{Storage, conformance};
+use chihaya::storage::{FamilyStats, Storage, StoreStats, TopSwarm, conformance};
 
 use support::redis::{RedisCluster, RedisServer};
 
@@ -229,4 +231,156 @@ async fn unreachable_redis_is_an_error_naming_the_broker() {
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(!text.contains("secret"), "the password leaked: {text}");
     assert!(started.elapsed() < Duration::from_secs(20));
+}
+
+/// What one peer is in one torrent, after its task's last announce there.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    Gone,
+    Seeder,
+    Leecher,
+}
+
+/// Torrent `t` of the concurrency test: two buckets (first byte 0 or 1), two
+/// torrents in each, so scripts contend on the same bucket totals.
+fn torrent(t: u8) -> InfoHash {
+    let mut hash = InfoHash([t + 1; 20]);
+    hash.0[0] = t % 2;
+    hash
+}
+
+/// Peer `p` of task `k`: even peers IPv4, odd peers IPv6, none shared
+/// between tasks, so each peer's final role is its own task's last word.
+fn concurrent_peer(k: u8, p: u8) -> String {
+    if p.is_multiple_of(2) {
+        format!("10.0.{k}.{p}")
+    } else {
+        format!("2001:db8::{k}:{p}")
+    }
+}
+
+/// One task's announces: a fixed pseudo-random walk over leech, seed,
+/// complete and stop; returns each (peer, torrent)'s final role.
+async fn churn(store: Arc<Storage>, k: u8) -> Vec<((u8, u8), Role)> {
+    let mut roles: Vec<((u8, u8), Role)> = Vec::new();
+    let mut x: u32 = 0x9e37_79b9 ^ u32::from(k);
+    for _ in 0..150 {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let (p, t, op) = ((x % 6) as u8, ((x >> 8) % 4) as u8, (x >> 16) % 4);
+        let mut req = announce(&concurrent_peer(k, p), 7000 + u16::from(p), 10, 5);
+        req.info_hash = torrent(t);
+        let role = match op {
+            0 => Role::Leecher,
+            1 => {
+                req.left = 0;
+                Role::Seeder
+            }
+            2 => {
+                req.event = Event::Completed;
+                Role::Seeder
+            }
+            _ => {
+                req.event = Event::Stopped;
+                Role::Gone
+            }
+        };
+        store.announce(&req).await.expect("announce failed");
+        roles.retain(|(at, _)| *at != (p, t));
+        roles.push(((p, t), role));
+    }
+    roles
+}
+
+/// Many announces at once from two stores (two connections), both families,
+/// four torrents in two buckets: the running totals must equal a recount of
+/// what is left, `top_swarms` must agree with scrapes, and after a full
+/// sweep every total (snatches and swarms per family too) is back at zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn totals_stay_exact_under_concurrent_announces() {
+    let server = RedisServer::start();
+    let a = Arc::new(store_with_prefix(&server.url(), "busy").await);
+    let b = Arc::new(store_with_prefix(&server.url(), "busy").await);
+    let tasks: Vec<_> = (0..8u8)
+        .map(|k| {
+            tokio::spawn(churn(
+                Arc::clone(if k.is_multiple_of(2) { &a } else { &b }),
+                k,
+            ))
+        })
+        .collect();
+    let mut want = StoreStats::default();
+    let mut per_torrent = [[[0u32; 2]; 2]; 4]; // [torrent][family][seeder?]
+    for task in tasks {
+        for ((p, t), role) in task.await.unwrap() {
+            let (family, seeder) = (usize::from(p % 2), usize::from(role == Role::Seeder));
+            if role != Role::Gone {
+                per_torrent[usize::from(t)][family][seeder] += 1;
+            }
+        }
+    }
+    let hashes: Vec<InfoHash> = (0..4).map(torrent).collect();
+    let scrapes = a.scrape(&hashes).await.unwrap();
+    for (t, counts) in per_torrent.iter().enumerate() {
+        let [v4, v6] = counts.map(|[l, s]| FamilyStats {
+            swarms: u64::from(s + l > 0),
+            seeders: u64::from(s),
+            leechers: u64::from(l),
+        });
+        assert_eq!(
+            (scrapes[t].complete, scrapes[t].incomplete),
+            (counts[0][1] + counts[1][1], counts[0][0] + counts[1][0]),
+            "torrent {t}"
+        );
+        want.add(&StoreStats {
+            torrents: u64::from(v4.swarms + v6.swarms > 0),
+            seeders: v4.seeders + v6.seeders,
+            leechers: v4.leechers + v6.leechers,
+            snatches: u64::from(scrapes[t].downloaded),
+            ipv4: v4,
+            ipv6: v6,
+        });
+    }
+    assert!(want.ipv4.swarms > 0 && want.ipv6.swarms > 0 && want.snatches > 0);
+    assert_eq!(
+        a.stats().await.unwrap(),
+        want,
+        "totals differ from a recount"
+    );
+
+    let top = b.top_swarms(4).await.unwrap();
+    let mut recount: Vec<TopSwarm> = hashes
+        .iter()
+        .zip(&scrapes)
+        .filter(|(_, s)| s.complete + s.incomplete > 0)
+        .map(|(h, s)| TopSwarm {
+            info_hash: *h,
+            counts: *s,
+        })
+        .collect();
+    recount.sort_by_key(|t| (std::cmp::Reverse(t.peers()), t.info_hash));
+    assert_eq!(top, recount);
+
+    let cutoff = SystemTime::now() + Duration::from_secs(3600);
+    a.collect_garbage(cutoff).await.unwrap();
+    assert_eq!(b.stats().await.unwrap(), StoreStats::default());
+    assert!(b.top_swarms(4).await.unwrap().is_empty());
+}
+
+/// Equal swarms in one bucket, announced largest hash first: each bucket's
+/// script cuts its own list to `n`, so it must break ties as the merge does
+/// (by info hash) or the smallest hash never reaches the merge.
+#[tokio::test]
+async fn top_swarms_break_ties_by_hash_within_a_bucket() {
+    let server = RedisServer::start();
+    let s = store(&server.url()).await;
+    for last in [9u8, 5, 1] {
+        let mut req = announce("10.0.0.1", 1, 10, 0);
+        req.info_hash.0[19] = last;
+        s.announce(&req).await.unwrap();
+    }
+    let top = s.top_swarms(1).await.unwrap();
+    assert_eq!(top.len(), 1);
+    assert_eq!(top[0].info_hash.0[19], 1, "{top:?}");
 }

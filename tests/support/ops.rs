@@ -18,10 +18,20 @@ pub struct Tracker {
 
 impl Tracker {
     pub fn start() -> Tracker {
+        Tracker::start_with(
+            "",
+            "name: memory\n    config:\n      prometheus_reporting_interval: 100ms",
+        )
+    }
+
+    /// The same tracker with more HTTP options (`http_extra`: YAML lines, each
+    /// indented four spaces and ending in a newline) and its own `storage`
+    /// (the YAML under `storage:`, lines after the first indented four spaces).
+    pub fn start_with(http_extra: &str, storage: &str) -> Tracker {
         let port = free_port("127.0.0.1");
         let ops = SocketAddr::from(([127, 0, 0, 1], free_port("127.0.0.1")));
         let yaml = format!(
-            "chihaya:\n  metrics_addr: \"{ops}\"\n  http:\n    addr: \"127.0.0.1:{port}\"\n  udp:\n    addr: \"127.0.0.1:{port}\"\n    private_key: \"test key\"\n  storage:\n    name: memory\n    config:\n      prometheus_reporting_interval: 100ms\n"
+            "chihaya:\n  metrics_addr: \"{ops}\"\n  http:\n    addr: \"127.0.0.1:{port}\"\n{http_extra}  udp:\n    addr: \"127.0.0.1:{port}\"\n    private_key: \"test key\"\n  storage:\n    {storage}\n"
         );
         let mut running = Running::with_config(&yaml);
         let addr = SocketAddr::from(([127, 0, 0, 1], port));

@@ -4,13 +4,18 @@
 -- KEYS: 1 seeders of the announcer's family, 2 its leechers,
 --       3 seeders of the other family, 4 its leechers (for the counts only),
 --       5 ids (hash: member -> peer id), 6 snatches (counter),
---       7 the bucket's torrent index (set), 8 the bucket's totals (hash s, l).
+--       7 the bucket's torrent index (set), 8 the bucket's totals (hash; see
+--       the field list below).
 -- ARGV: 1 member (address bytes + 2-byte port), 2 peer id, 3 now (unix secs),
 --       4 action: seed | leech | stop, 5 completed (1/0), 6 numwant,
 --       7 all_peers (1/0), 8 query_only (1/0), 9 prefix bits (0: no subnet
 --       preference), 10 torrent id (index member), 11 and 12 random numbers
 --       (where each group's walk starts), 13 subnet window (members read per
---       group when a subnet is preferred).
+--       group when a subnet is preferred), 14 the announcer's family ('4' or
+--       '6': names its totals fields).
+-- Totals fields (a missing field reads as 0): s, l (seeders, leechers of
+-- both families), s4, l4, s6, l6 (per family), w4, w6 (torrents with at least
+-- one peer of that family), d (snatches of the torrents in the index).
 -- Returns {seeders, leechers, snatches, member1, id1, member2, id2, ...}.
 local member, pid, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local action, completed = ARGV[4], ARGV[5] == '1'
@@ -19,12 +24,7 @@ local all_peers, query_only = ARGV[7] == '1', ARGV[8] == '1'
 local bits, torrent = tonumber(ARGV[9]), ARGV[10]
 local randoms = {tonumber(ARGV[11]), tonumber(ARGV[12])}
 local window = tonumber(ARGV[13])
-
-local function counts()
-  local s = redis.call('ZCARD', KEYS[1]) + redis.call('ZCARD', KEYS[3])
-  local l = redis.call('ZCARD', KEYS[2]) + redis.call('ZCARD', KEYS[4])
-  return s, l
-end
+local family = ARGV[14]
 
 -- Writes the announce; returns nothing. A seeder repeating `completed` is not
 -- a new download: a snatch counts once per transition to seeder.
@@ -44,19 +44,46 @@ local function record(was_seeder, was_leecher, empty_before)
   if empty_before then redis.call('SADD', KEYS[7], torrent) end
 end
 
-local s0, l0 = counts()
+-- Adds `by` to a totals field, skipping the write when nothing changed.
+local function bump(field, by)
+  if by ~= 0 then redis.call('HINCRBY', KEYS[8], field, by) end
+end
+
+-- The announcer's family's seeders and leechers: only this family can change.
+local function mine()
+  return redis.call('ZCARD', KEYS[1]), redis.call('ZCARD', KEYS[2])
+end
+
+local function swarm_flag(s, l)
+  if s + l > 0 then return 1 end
+  return 0
+end
+
+-- The other family is read once: this announce never changes it.
+local other_s, other_l = redis.call('ZCARD', KEYS[3]), redis.call('ZCARD', KEYS[4])
+local ms0, ml0 = mine()
+local s0, l0 = ms0 + other_s, ml0 + other_l
+local snatches0 = tonumber(redis.call('GET', KEYS[6]) or '0')
 local was_seeder = redis.call('ZSCORE', KEYS[1], member) ~= false
 local was_leecher = redis.call('ZSCORE', KEYS[2], member) ~= false
 if not query_only then record(was_seeder, was_leecher, s0 + l0 == 0) end
-local s1, l1 = counts()
-if s1 ~= s0 then redis.call('HINCRBY', KEYS[8], 's', s1 - s0) end
-if l1 ~= l0 then redis.call('HINCRBY', KEYS[8], 'l', l1 - l0) end
+local ms1, ml1 = mine()
+local s1, l1 = ms1 + other_s, ml1 + other_l
+local snatches1 = tonumber(redis.call('GET', KEYS[6]) or '0')
+bump('s', s1 - s0)
+bump('l', l1 - l0)
+bump('s' .. family, ms1 - ms0)
+bump('l' .. family, ml1 - ml0)
+bump('w' .. family, swarm_flag(ms1, ml1) - swarm_flag(ms0, ml0))
 if s1 + l1 == 0 then
-  -- The snatch count goes with the last peer, as in the memory engine.
+  -- The snatch count goes with the last peer, as in the memory engine, and
+  -- leaves the bucket's total with it.
   redis.call('DEL', KEYS[5], KEYS[6])
   redis.call('SREM', KEYS[7], torrent)
+  snatches1 = 0
 end
-local out = {s1, l1, tonumber(redis.call('GET', KEYS[6]) or '0')}
+bump('d', snatches1 - snatches0)
+local out = {s1, l1, snatches1}
 if action == 'stop' or numwant <= 0 then return out end
 
 -- Leechers get seeders first; seeders get only leechers (all peers in LBRY mode).

@@ -108,12 +108,13 @@ impl Conn {
     }
 }
 
-/// The four scripts, hashed once.
+/// The scripts, hashed once.
 pub struct Scripts {
     pub announce: Script,
     pub scrape: Script,
     pub gc: Script,
     pub stats: Script,
+    pub top: Script,
 }
 
 impl Default for Scripts {
@@ -123,6 +124,7 @@ impl Default for Scripts {
             scrape: Script::new(include_str!("scrape.lua")),
             gc: Script::new(include_str!("gc.lua")),
             stats: Script::new(include_str!("stats.lua")),
+            top: Script::new(include_str!("top.lua")),
         }
     }
 }

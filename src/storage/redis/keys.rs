@@ -83,6 +83,21 @@ impl Keys {
     }
 }
 
+/// The info hash an index member (`TorrentKeys::id`, 40 hex digits) names;
+/// `None` for anything else.
+pub fn info_hash_of(id: &str) -> Option<InfoHash> {
+    let bytes = id.as_bytes();
+    if bytes.len() != 40 {
+        return None;
+    }
+    let digit = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);
+    let mut hash = [0u8; 20];
+    for (out, pair) in hash.iter_mut().zip(bytes.chunks_exact(2)) {
+        *out = digit(pair[0])? << 4 | digit(pair[1])?;
+    }
+    Some(InfoHash(hash))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,5 +132,15 @@ mod tests {
         let v6 = keys.torrent(&hash, "2001:db8::1".parse().unwrap());
         assert!(v6.mine[0].ends_with(":6s") && v6.other[0].ends_with(":4s"));
         assert_eq!(t.mine[0], format!("{}{}:4s", keys.bucket_base(0xab), t.id));
+    }
+
+    #[test]
+    fn an_index_member_names_its_info_hash() {
+        let mut hash = InfoHash([0x5c; 20]);
+        hash.0[19] = 0x0f;
+        assert_eq!(info_hash_of(&hash.to_hex()), Some(hash));
+        assert_eq!(info_hash_of("5c"), None);
+        assert_eq!(info_hash_of(&"zz".repeat(20)), None);
+        assert_eq!(info_hash_of(&"+1".repeat(20)), None, "hex digits only");
     }
 }

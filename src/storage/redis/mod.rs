@@ -19,10 +19,12 @@ mod health;
 mod keys;
 mod member;
 
+use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures_util::future::try_join_all;
+use futures_util::stream::{self, StreamExt};
 use redis::{FromRedisValue, ScriptInvocation, Value};
 use tracing::info;
 
@@ -30,7 +32,7 @@ use self::broker::Broker;
 use self::conn::{Conn, Scripts, Timeouts};
 use self::health::Health;
 use self::keys::{BUCKETS, Keys};
-use super::{AnnounceOutcome, GcStats, StorageError, StoreStats, TopSwarm};
+use super::{AnnounceOutcome, FamilyStats, GcStats, StorageError, StoreStats, TopSwarm};
 use crate::config::RedisConfig;
 use crate::protocol::{AnnounceRequest, Event, InfoHash, Peer, Scrape, canonical_ip};
 
@@ -40,9 +42,13 @@ use crate::protocol::{AnnounceRequest, Event, InfoHash, Peer, Scrape, canonical_
 /// (the window starts at random).
 const SUBNET_WINDOW: u32 = 256;
 
-/// Torrents one garbage collection step looks at (SSCAN's COUNT hint): keeps
-/// each script short so Redis never stalls on a large bucket.
-const GC_STEP: u32 = 100;
+/// Torrents one garbage collection or top_swarms step looks at (SSCAN's
+/// COUNT hint): keeps each script short so Redis never stalls on a large bucket.
+const SCAN_STEP: u32 = 100;
+
+/// Buckets top_swarms walks at once: each walk is a chain of short scripts,
+/// so a few in flight cut the page's latency without crowding out announces.
+const TOP_PARALLEL: usize = 8;
 
 pub struct RedisStorage {
     conn: Conn,
@@ -122,7 +128,8 @@ impl RedisStorage {
             .arg(&k.id)
             .arg(rand::random::<u32>())
             .arg(rand::random::<u32>())
-            .arg(SUBNET_WINDOW);
+            .arg(SUBNET_WINDOW)
+            .arg(family(ip));
         let reply: Vec<Value> = self.call(script).await?;
         parse_announce(&reply)
     }
@@ -174,7 +181,7 @@ impl RedisStorage {
                     .arg(&cursor)
                     .arg(cutoff)
                     .arg(&base)
-                    .arg(GC_STEP);
+                    .arg(SCAN_STEP);
                 let (next, peers, swarms): (String, u64, u64) = self.call(script).await?;
                 total.peers_removed += peers;
                 total.swarms_removed += swarms;
@@ -195,19 +202,108 @@ impl RedisStorage {
             script
                 .key(self.keys.index(bucket as u8))
                 .key(self.keys.totals(bucket as u8));
-            async move { self.call::<[u64; 3]>(script).await }
+            async move { self.call::<[i64; 10]>(script).await }
         });
         let mut total = StoreStats::default();
-        for [torrents, seeders, leechers] in try_join_all(asks).await? {
-            total.torrents += torrents;
-            total.seeders += seeders;
-            total.leechers += leechers;
+        for bucket in try_join_all(asks).await? {
+            total.add(&bucket_stats(bucket));
         }
         Ok(total)
     }
 
-    pub async fn top_swarms(&self, _n: usize) -> Result<Vec<TopSwarm>, StorageError> {
-        Err(StorageError("redis: top_swarms is not built yet".into()))
+    /// Every bucket's own top `n` (a few buckets at a time, each in bounded
+    /// SSCAN steps), merged and ranked as the memory engine ranks.
+    pub async fn top_swarms(&self, n: usize) -> Result<Vec<TopSwarm>, StorageError> {
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let mut walks = stream::iter(0..BUCKETS)
+            .map(|b| self.bucket_top(b as u8, n))
+            .buffer_unordered(TOP_PARALLEL);
+        let mut top = Vec::new();
+        while let Some(bucket) = walks.next().await {
+            top.extend(bucket?);
+            rank(&mut top, n);
+        }
+        Ok(top)
+    }
+
+    /// One bucket's `n` largest torrents, step by step.
+    async fn bucket_top(&self, bucket: u8, n: usize) -> Result<Vec<TopSwarm>, StorageError> {
+        let (index, base) = (self.keys.index(bucket), self.keys.bucket_base(bucket));
+        let mut top = Vec::new();
+        let mut cursor = "0".to_string();
+        loop {
+            let mut script = self.scripts.top.prepare_invoke();
+            script
+                .key(&index)
+                .arg(&cursor)
+                .arg(&base)
+                .arg(SCAN_STEP)
+                .arg(n);
+            let (next, found): (String, Vec<(String, u32, u32, u32)>) = self.call(script).await?;
+            for (id, complete, incomplete, downloaded) in found {
+                let info_hash = keys::info_hash_of(&id).ok_or_else(|| {
+                    StorageError(format!(
+                        "redis: a torrent index holds {id:?}, not an info hash"
+                    ))
+                })?;
+                let counts = Scrape {
+                    complete,
+                    incomplete,
+                    downloaded,
+                };
+                top.push(TopSwarm { info_hash, counts });
+            }
+            rank(&mut top, n);
+            if next == "0" {
+                return Ok(top);
+            }
+            cursor = next;
+        }
+    }
+}
+
+/// `{torrents, s, l, d, s4, l4, w4, s6, l6, w6}` as the stats script returns
+/// them. A total below zero can only come from a store written before the
+/// field existed (its torrents' old counts are taken off as they go): it
+/// reads as 0 rather than wrapping.
+fn bucket_stats(v: [i64; 10]) -> StoreStats {
+    let n = |i: usize| u64::try_from(v[i]).unwrap_or(0);
+    let family = |at: usize| FamilyStats {
+        seeders: n(at),
+        leechers: n(at + 1),
+        swarms: n(at + 2),
+    };
+    StoreStats {
+        torrents: n(0),
+        seeders: n(1),
+        leechers: n(2),
+        snatches: n(3),
+        ipv4: family(4),
+        ipv6: family(7),
+    }
+}
+
+/// Most peers first, ties by info hash (as the memory engine), one entry per
+/// torrent (an SSCAN may return one twice; the first seen after sorting, the
+/// larger count, stays); keeps `n`.
+fn rank(swarms: &mut Vec<TopSwarm>, n: usize) {
+    swarms.sort_by(|a, b| {
+        b.peers()
+            .cmp(&a.peers())
+            .then_with(|| a.info_hash.0.cmp(&b.info_hash.0))
+    });
+    let mut seen = HashSet::new();
+    swarms.retain(|t| seen.insert(t.info_hash));
+    swarms.truncate(n);
+}
+
+/// The announcer's family, as the announce script names its totals fields.
+fn family(ip: IpAddr) -> &'static str {
+    match ip {
+        IpAddr::V4(_) => "4",
+        IpAddr::V6(_) => "6",
     }
 }
 
