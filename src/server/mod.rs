@@ -56,7 +56,7 @@ pub async fn run(
     // A child token, so a failing frontend can stop the others without
     // pretending the caller asked for shutdown.
     let stop = shutdown.child_token();
-    let chain = Chain::build(&config, &stop).await?;
+    let chain = Chain::build(&config, &stop, &Default::default()).await?;
     log_hooks(&chain);
     let storage = Arc::new(Storage::open(&config.storage).await?);
     snapshot::restore(&storage).await;
