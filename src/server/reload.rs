@@ -92,6 +92,11 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
         ("udp", yaml(&started.udp) != yaml(&new.udp)),
         ("storage", yaml(&started.storage) != yaml(&new.storage)),
         ("metrics_addr", started.metrics_addr != new.metrics_addr),
+        (
+            "admin_token",
+            (&started.admin_token, &started.admin_token_file)
+                != (&new.admin_token, &new.admin_token_file),
+        ),
     ];
     sections
         .into_iter()
