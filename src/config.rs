@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer, Serialize};
 
 mod addr;
+pub mod admin;
 pub mod duration;
 mod redis;
 mod storage;
@@ -46,6 +47,14 @@ pub struct Config {
     /// health checks) listens; empty: nowhere. Kept as text, as Go chihaya
     /// writes it; [`Config::metrics_socket_addr`] gives the address.
     pub metrics_addr: String,
+    /// The bearer token of the admin API (`/api/` on `metrics_addr`);
+    /// empty, with `admin_token_file` empty too: the API is off. Not in Go
+    /// chihaya. Printed redacted.
+    #[serde(serialize_with = "admin::redacted")]
+    pub admin_token: String,
+    /// A file holding that token instead (one line), so it need not sit in
+    /// the YAML; read at start.
+    pub admin_token_file: String,
     /// Absent: no HTTP frontend.
     pub http: Option<HttpConfig>,
     /// Absent: no UDP frontend.
@@ -69,6 +78,8 @@ impl Default for Config {
             announce_interval: Duration::from_secs(30 * 60),
             min_announce_interval: Duration::from_secs(15 * 60),
             metrics_addr: "0.0.0.0:6880".into(),
+            admin_token: String::new(),
+            admin_token_file: String::new(),
             http: None,
             udp: None,
             storage: StorageConfig::default(),
@@ -247,9 +258,17 @@ impl Config {
             .map_err(|e| ConfigError(format!("chihaya.metrics_addr: {e}")))
     }
 
+    /// The admin API's token (read from `admin_token_file` if that is the
+    /// key given); `None`: the API is off.
+    pub fn admin_token(&self) -> Result<Option<String>, ConfigError> {
+        admin::resolve(&self.admin_token, &self.admin_token_file)
+            .map_err(|e| ConfigError(format!("chihaya.{e}")))
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let err = |key: &str, problem: &str| Err(ConfigError(format!("chihaya.{key}: {problem}")));
         self.metrics_socket_addr()?;
+        self.admin_token()?;
         if self.announce_interval.is_zero() {
             return err("announce_interval", "must be greater than zero");
         }

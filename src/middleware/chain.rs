@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::TrackerError;
+use super::approvals::{ApprovalList, Approvals, ListKind};
 use super::hook::Hook;
 use super::registry::{self, BuildError};
 use crate::config::{Config, ConfigError, HookConfig};
@@ -24,6 +25,9 @@ pub struct Chain {
     /// Cancelled when this generation is replaced (or dropped): hooks'
     /// background tasks watch it.
     generation: CancellationToken,
+    /// The runtime changes its approval hooks consult; the next generation
+    /// is built with the same ones.
+    approvals: Arc<Approvals>,
 }
 
 fn secs(d: Duration) -> u32 {
@@ -48,6 +52,7 @@ impl Chain {
             prehooks,
             posthooks,
             generation: CancellationToken::new(),
+            approvals: Arc::default(),
         }
     }
 
@@ -55,16 +60,47 @@ impl Chain {
     /// naming the list, position and hook: `chihaya.prehooks[1] (client
     /// approval): whitelist and blacklist are both set`. Background tasks of
     /// the hooks stop when `parent` is cancelled, or this generation retires.
-    pub async fn build(config: &Config, parent: &CancellationToken) -> Result<Chain, ConfigError> {
+    /// The approval hooks consult `approvals` (pass the running tracker's
+    /// [`Tracker::approvals`](super::Tracker::approvals) on reload, so runtime
+    /// changes carry over).
+    pub async fn build(
+        config: &Config,
+        parent: &CancellationToken,
+        approvals: &Arc<Approvals>,
+    ) -> Result<Chain, ConfigError> {
         let generation = parent.child_token();
         // Hooks built before a failing one must not leave tasks behind.
         let on_failure = generation.clone().drop_guard();
-        let prehooks = build_list("prehooks", &config.prehooks, &generation).await?;
-        let posthooks = build_list("posthooks", &config.posthooks, &generation).await?;
+        let built = Built {
+            generation: &generation,
+            approvals,
+        };
+        let prehooks = build_list("prehooks", &config.prehooks, &built).await?;
+        let posthooks = build_list("posthooks", &config.posthooks, &built).await?;
         on_failure.disarm();
         let mut chain = Chain::from_hooks(config, prehooks, posthooks);
         chain.generation = generation;
+        chain.approvals = approvals.clone();
         Ok(chain)
+    }
+
+    pub fn approvals(&self) -> &Arc<Approvals> {
+        &self.approvals
+    }
+
+    /// The lists of every approval hook of `kind`, named by their place in
+    /// the config (`prehooks[0]`), for the admin API.
+    pub fn approval_lists(&self, kind: ListKind) -> Vec<(String, ApprovalList)> {
+        let lists = [("prehooks", &self.prehooks), ("posthooks", &self.posthooks)];
+        lists
+            .into_iter()
+            .flat_map(|(name, hooks)| {
+                hooks.iter().enumerate().filter_map(move |(i, hook)| {
+                    let list = hook.approval_list().filter(|l| l.kind == kind)?;
+                    Some((format!("{name}[{i}]"), list))
+                })
+            })
+            .collect()
     }
 
     /// Checks every configured hook's options as [`Chain::build`] would and
@@ -196,14 +232,21 @@ impl Drop for Chain {
     }
 }
 
+/// What every hook of one generation is built with.
+struct Built<'a> {
+    generation: &'a CancellationToken,
+    approvals: &'a Arc<Approvals>,
+}
+
 async fn build_list(
     list: &str,
     configs: &[HookConfig],
-    generation: &CancellationToken,
+    with: &Built<'_>,
 ) -> Result<Vec<Arc<dyn Hook>>, ConfigError> {
     let mut hooks = Vec::with_capacity(configs.len());
     for (i, hook) in configs.iter().enumerate() {
-        let built = registry::build(&hook.name, &hook.options, generation).await;
+        let built =
+            registry::build(&hook.name, &hook.options, with.generation, with.approvals).await;
         hooks.push(built.map_err(|e| hook_error(list, i, hook, e))?);
     }
     Ok(hooks)

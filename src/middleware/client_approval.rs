@@ -9,10 +9,12 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
+use super::approvals::{ApprovalList, Approvals, ListKind};
 use super::hook::Hook;
 use super::options;
 use crate::protocol::{AnnounceRequest, AnnounceResponse, ClientError, PeerId};
@@ -36,11 +38,19 @@ impl ClientId {
         ClientId(out)
     }
 
-    /// An entry of the configured lists: exactly 6 bytes.
-    fn parse(entry: &str) -> Result<ClientId, String> {
+    /// An entry of a list (configured or given to the admin API): exactly 6 bytes.
+    pub fn parse(entry: &str) -> Result<ClientId, String> {
         <[u8; 6]>::try_from(entry.as_bytes())
             .map(ClientId)
             .map_err(|_| format!("client ID {entry:?} must be exactly 6 bytes"))
+    }
+}
+
+impl fmt::Display for ClientId {
+    /// The 6 bytes, non-ASCII ones escaped (config entries are UTF-8 text,
+    /// so in practice this is the entry as written).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.escape_ascii())
     }
 }
 
@@ -70,6 +80,8 @@ enum Rule {
 #[derive(Debug)]
 pub struct ClientApproval {
     rule: Rule,
+    /// The admin API's runtime changes, shared with every other generation.
+    runtime: Arc<Approvals>,
 }
 
 impl ClientApproval {
@@ -93,16 +105,30 @@ impl ClientApproval {
                 blacklist: None,
             } => return Err("neither whitelist nor blacklist is set".into()),
         };
-        Ok(ClientApproval { rule })
+        Ok(ClientApproval {
+            rule,
+            runtime: Arc::default(),
+        })
+    }
+
+    /// Consults `runtime` (the tracker's overlay) on top of the configured list.
+    pub fn with_runtime(self, runtime: Arc<Approvals>) -> Self {
+        ClientApproval { runtime, ..self }
     }
 
     /// Whether this peer_id's client may announce.
     pub fn approves(&self, peer_id: &PeerId) -> bool {
         let id = ClientId::of(peer_id);
-        match &self.rule {
-            Rule::Allow(ids) => ids.contains(&id),
-            Rule::Deny(ids) => !ids.contains(&id),
-        }
+        let (allow, configured) = match &self.rule {
+            Rule::Allow(ids) => (true, ids),
+            Rule::Deny(ids) => (false, ids),
+        };
+        let listed = self
+            .runtime
+            .clients
+            .listed(&id)
+            .unwrap_or_else(|| configured.contains(&id));
+        listed == allow
     }
 }
 
@@ -133,6 +159,21 @@ impl Hook for ClientApproval {
         } else {
             Err(ClientError::new(REASON))
         }
+    }
+
+    fn approval_list(&self) -> Option<ApprovalList> {
+        let (mode, configured) = match &self.rule {
+            Rule::Allow(ids) => ("whitelist", ids),
+            Rule::Deny(ids) => ("blacklist", ids),
+        };
+        let effective = self.runtime.clients.effective(configured.iter());
+        let mut entries: Vec<String> = effective.iter().map(ClientId::to_string).collect();
+        entries.sort_unstable();
+        Some(ApprovalList {
+            kind: ListKind::Clients,
+            mode,
+            entries,
+        })
     }
 }
 
@@ -191,6 +232,24 @@ mod tests {
             .before_announce(&mut req, &mut AnnounceResponse::default())
             .unwrap_err();
         assert_eq!(err.0, "unapproved client");
+    }
+
+    #[test]
+    fn runtime_changes_override_the_configured_list() {
+        let runtime = Arc::new(Approvals::default());
+        let h = hook("blacklist: [\"TR3000\"]")
+            .unwrap()
+            .with_runtime(runtime.clone());
+        runtime
+            .clients
+            .apply(&[ClientId(*b"qB4520")], &[ClientId(*b"TR3000")]);
+        assert!(!h.approves(&pid(b"-qB4520-")), "added to the blacklist");
+        assert!(h.approves(&pid(b"-TR3000-")), "taken off the blacklist");
+        let list = h.approval_list().unwrap();
+        assert_eq!(
+            (list.mode, list.entries),
+            ("blacklist", vec!["qB4520".into()])
+        );
     }
 
     #[test]

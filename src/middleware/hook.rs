@@ -5,6 +5,7 @@
 //! an approval file) happens in a background task the hook owns, so the
 //! request path never waits on I/O it does not need.
 
+use super::approvals::ApprovalList;
 use crate::protocol::{
     AnnounceRequest, AnnounceResponse, ClientError, ScrapeRequest, ScrapeResponse,
 };
@@ -19,6 +20,12 @@ use crate::protocol::{
 pub trait Hook: Send + Sync + 'static {
     /// The name it was configured under, for logs.
     fn name(&self) -> &'static str;
+
+    /// An approval hook's list as it stands, for the admin API; `None` for
+    /// every other hook.
+    fn approval_list(&self) -> Option<ApprovalList> {
+        None
+    }
 
     fn before_announce(
         &self,

@@ -7,6 +7,7 @@
 //! `posthooks:`), built by [`registry`], and live one per file beside this one.
 //! A reload builds a whole new chain and swaps it in.
 
+pub mod approvals;
 pub mod chain;
 pub mod client_approval;
 pub mod fixed_peers;
@@ -99,6 +100,12 @@ impl Tracker {
     pub fn replace_chain(&self, chain: Chain) {
         let old = self.chain.swap(Arc::new(chain));
         old.retire();
+    }
+
+    /// The admin API's runtime changes to the approval lists: the same for
+    /// every generation, so they survive a reload (see [`approvals`]).
+    pub fn approvals(&self) -> Arc<approvals::Approvals> {
+        self.chain.load().approvals().clone()
     }
 
     /// The generation in force, e.g. to log its hooks.

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use serde_yaml_ng::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::approvals::Approvals;
 use super::client_approval::ClientApproval;
 use super::fixed_peers::FixedPeers;
 use super::hook::Hook;
@@ -38,19 +39,25 @@ pub enum BuildError {
 }
 
 /// Builds the hook called `name`. Hooks that own background tasks (watching a
-/// file, refreshing a key set) stop them when `generation` is cancelled.
+/// file, refreshing a key set) stop them when `generation` is cancelled; the
+/// approval hooks consult `runtime`, the admin API's changes to their lists.
 pub async fn build(
     name: &str,
     options: &Value,
     generation: &CancellationToken,
+    runtime: &Arc<Approvals>,
 ) -> Result<Arc<dyn Hook>, BuildError> {
     let built: Result<Arc<dyn Hook>, String> = match name {
-        "client approval" => ClientApproval::new(options).map(shared),
+        "client approval" => ClientApproval::new(options)
+            .map(|h| h.with_runtime(runtime.clone()))
+            .map(shared),
         "fixed peers" => FixedPeers::new(options).map(shared),
         "interval variation" => IntervalVariation::new(options).map(shared),
         "jwt" => Jwt::new(options, generation.clone()).await.map(shared),
         "prefer subnet" => PreferSubnet::new(options).map(shared),
-        "torrent approval" => TorrentApproval::new(options, generation.clone()).map(shared),
+        "torrent approval" => TorrentApproval::new(options, generation.clone())
+            .map(|h| h.with_runtime(runtime.clone()))
+            .map(shared),
         _ => return Err(BuildError::Unknown),
     };
     built.map_err(BuildError::Options)
@@ -93,12 +100,12 @@ mod tests {
         for name in KNOWN {
             // Empty options reach the hook: it is built on its defaults
             // (prefer subnet) or refuses them, never "unknown".
-            match build(name, &Value::Null, &token).await {
+            match build(name, &Value::Null, &token, &Arc::default()).await {
                 Ok(hook) => assert_eq!(hook.name(), name),
                 Err(e) => assert!(matches!(e, BuildError::Options(_)), "{name}: {e:?}"),
             }
         }
-        let unknown = build("client aproval", &Value::Null, &token).await;
+        let unknown = build("client aproval", &Value::Null, &token, &Arc::default()).await;
         assert_eq!(unknown.err(), Some(BuildError::Unknown));
     }
 
@@ -133,7 +140,7 @@ mod tests {
         ];
         for (name, options) in cases {
             let options: Value = serde_yaml_ng::from_str(options).unwrap();
-            let built = build(name, &options, &token).await.err();
+            let built = build(name, &options, &token, &Arc::default()).await.err();
             assert!(matches!(built, Some(BuildError::Options(_))), "{name}");
             assert_eq!(validate(name, &options).err(), built, "{name}");
         }
@@ -149,9 +156,14 @@ mod tests {
     #[tokio::test]
     async fn a_built_hook_answers_to_its_name() {
         let options = serde_yaml_ng::from_str("whitelist: [\"qB4520\"]").unwrap();
-        let hook = build("client approval", &options, &CancellationToken::new())
-            .await
-            .unwrap();
+        let hook = build(
+            "client approval",
+            &options,
+            &CancellationToken::new(),
+            &Arc::default(),
+        )
+        .await
+        .unwrap();
         assert_eq!(hook.name(), "client approval");
     }
 }

@@ -275,7 +275,9 @@ async fn a_replaced_chain_keeps_the_swarms_and_retires_the_old_generation() {
         "chihaya:\n  announce_interval: 10m\n  min_announce_interval: 1m\n  prehooks:\n    - name: \"client approval\"\n      options:\n        blacklist: [\"\\x07\\x07\\x07\\x07\\x07\\x07\"]\n",
     )
     .unwrap();
-    let first = Chain::build(&config, &parent).await.unwrap();
+    let first = Chain::build(&config, &parent, &Default::default())
+        .await
+        .unwrap();
     let first_generation = first.generation().clone();
     t.replace_chain(first);
     assert_eq!(t.intervals(), (600, 60));
@@ -311,7 +313,7 @@ async fn build_errors_name_the_list_the_position_and_the_hook() {
     let build = |yaml: &str| {
         let config = Config::parse(yaml).unwrap();
         async move {
-            Chain::build(&config, &CancellationToken::new())
+            Chain::build(&config, &CancellationToken::new(), &Default::default())
                 .await
                 .err()
                 .unwrap()
@@ -357,9 +359,15 @@ async fn a_failed_build_stops_the_tasks_of_hooks_built_before_it() {
     let metrics = tokio::runtime::Handle::current().metrics();
     let before = metrics.num_alive_tasks();
     let parent = CancellationToken::new();
-    let running = Chain::build(&good, &parent).await.unwrap();
+    let running = Chain::build(&good, &parent, &Default::default())
+        .await
+        .unwrap();
     assert_eq!(metrics.num_alive_tasks(), before + 1, "the file's poller");
-    assert!(Chain::build(&bad, &parent).await.is_err());
+    assert!(
+        Chain::build(&bad, &parent, &Default::default())
+            .await
+            .is_err()
+    );
     drop(running);
     let deadline = Instant::now() + Duration::from_secs(5);
     while metrics.num_alive_tasks() > before {
@@ -400,7 +408,8 @@ async fn the_example_configs_commented_hooks_are_valid() {
     );
     let generation = CancellationToken::new();
     for hook in hooks.iter().filter(|h| h.name != "jwt") {
-        let built = registry::build(&hook.name, &hook.options, &generation).await;
+        let built =
+            registry::build(&hook.name, &hook.options, &generation, &Default::default()).await;
         assert!(built.is_ok(), "{}: {:?}", hook.name, built.err());
     }
 }

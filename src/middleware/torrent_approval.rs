@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 use tokio_util::sync::CancellationToken;
 
+use super::approvals::{ApprovalList, Approvals, ListKind};
 use super::hook::Hook;
 use super::options;
 use crate::protocol::{
@@ -65,6 +66,9 @@ pub struct TorrentApproval {
     inline: HashSet<InfoHash>,
     /// The file's hashes as last read successfully.
     file: Option<Arc<ArcSwap<HashSet<InfoHash>>>>,
+    /// The admin API's runtime changes, shared with every other generation:
+    /// they win over both `inline` and `file`.
+    runtime: Arc<Approvals>,
 }
 
 /// Everything the options say, the file read once: what both [`TorrentApproval::new`]
@@ -111,7 +115,17 @@ impl TorrentApproval {
     pub fn new(options: &Value, stop: CancellationToken) -> Result<TorrentApproval, String> {
         let Settings { mode, inline, file } = Settings::parse(options)?;
         let file = file.map(|file| file.watch(stop));
-        Ok(TorrentApproval { mode, inline, file })
+        Ok(TorrentApproval {
+            mode,
+            inline,
+            file,
+            runtime: Arc::default(),
+        })
+    }
+
+    /// Consults `runtime` (the tracker's overlay) on top of the configured lists.
+    pub fn with_runtime(self, runtime: Arc<Approvals>) -> Self {
+        TorrentApproval { runtime, ..self }
     }
 
     /// Checks the options as [`TorrentApproval::new`] does, reading the file
@@ -122,12 +136,24 @@ impl TorrentApproval {
 
     /// Whether announces of this torrent are answered.
     pub fn approves(&self, hash: &InfoHash) -> bool {
-        let listed = self.inline.contains(hash)
-            || self
-                .file
-                .as_ref()
-                .is_some_and(|file| file.load().contains(hash));
+        let listed = self.runtime.torrents.listed(hash).unwrap_or_else(|| {
+            self.inline.contains(hash)
+                || self
+                    .file
+                    .as_ref()
+                    .is_some_and(|file| file.load().contains(hash))
+        });
         listed == (self.mode == Mode::Allow)
+    }
+
+    /// Inline and file entries with the runtime changes applied, sorted hex.
+    fn entries(&self) -> Vec<String> {
+        let file = self.file.as_ref().map(|file| file.load_full());
+        let configured = self.inline.iter().chain(file.iter().flat_map(|f| f.iter()));
+        let effective = self.runtime.torrents.effective(configured);
+        let mut entries: Vec<String> = effective.iter().map(InfoHash::to_hex).collect();
+        entries.sort_unstable();
+        entries
     }
 }
 
@@ -160,10 +186,21 @@ impl Hook for TorrentApproval {
         }
         Ok(())
     }
+
+    fn approval_list(&self) -> Option<ApprovalList> {
+        Some(ApprovalList {
+            kind: ListKind::Torrents,
+            mode: match self.mode {
+                Mode::Allow => "whitelist",
+                Mode::Deny => "blacklist",
+            },
+            entries: self.entries(),
+        })
+    }
 }
 
-/// 40 hex digits, either case.
-fn parse_hash(text: &str) -> Result<InfoHash, String> {
+/// 40 hex digits, either case (also what the admin API accepts).
+pub fn parse_hash(text: &str) -> Result<InfoHash, String> {
     let bad = || format!("{text:?} is not a 40-digit hex info hash");
     if text.len() != 40 || !text.is_ascii() {
         return Err(bad());

@@ -5,8 +5,10 @@
 //! - `GET /metrics`: everything in [`crate::metrics`], for Prometheus;
 //! - `GET /stats`, `GET /stats/history`: JSON (see [`stats`], [`history`]);
 //! - `GET /`: a page that draws the two above, refreshing by itself;
-//! - `GET /healthz` (the process answers) and `GET /readyz` (storage answers).
+//! - `GET /healthz` (the process answers) and `GET /readyz` (storage answers);
+//! - `/api/...`: the admin API ([`api`]), when a token is configured.
 
+pub mod api;
 mod history;
 mod routes;
 mod sampler;
@@ -43,6 +45,8 @@ pub struct Ops {
     started: Instant,
     /// Unix time of `started`, seconds.
     started_at: u64,
+    /// `None`: no token configured, the API is off.
+    admin: Option<api::Admin>,
 }
 
 impl Ops {
@@ -55,7 +59,13 @@ impl Ops {
             started_at: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
+            admin: None,
         }
+    }
+
+    /// Serves the admin API under `/api/` too.
+    pub fn with_admin(self, admin: Option<api::Admin>) -> Self {
+        Ops { admin, ..self }
     }
 }
 
@@ -114,7 +124,7 @@ impl OpsServer {
 async fn connection(stream: tokio::net::TcpStream, ops: Arc<Ops>, stop: CancellationToken) {
     let service = service_fn(move |request| {
         let ops = ops.clone();
-        async move { Ok::<_, Infallible>(routes::respond(&ops, &request).await) }
+        async move { Ok::<_, Infallible>(routes::respond(&ops, request).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())

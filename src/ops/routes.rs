@@ -21,7 +21,19 @@ pub const READY_TIMEOUT: Duration = Duration::from_secs(1);
 const JSON: &str = "application/json";
 const TEXT: &str = "text/plain; charset=utf-8";
 
-pub async fn respond<B>(ops: &Ops, request: &Request<B>) -> Response<Full<Bytes>> {
+pub async fn respond<B>(ops: &Ops, request: Request<B>) -> Response<Full<Bytes>>
+where
+    B: hyper::body::Body,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    // The API takes other methods and has its own errors; without a token
+    // configured it does not exist.
+    if request.uri().path().starts_with("/api/") {
+        return match &ops.admin {
+            Some(admin) => admin.respond(request).await,
+            None => not_found(),
+        };
+    }
     if request.method() != Method::GET && request.method() != Method::HEAD {
         let mut r = reply(StatusCode::METHOD_NOT_ALLOWED, TEXT, "only GET\n");
         r.headers_mut()
@@ -39,8 +51,12 @@ pub async fn respond<B>(ops: &Ops, request: &Request<B>) -> Response<Full<Bytes>
         "/stats/history" => history_json(ops),
         "/healthz" => reply(StatusCode::OK, TEXT, "ok\n"),
         "/readyz" => ready(ops).await,
-        _ => reply(StatusCode::NOT_FOUND, TEXT, "404 page not found\n"),
+        _ => not_found(),
     }
+}
+
+fn not_found() -> Response<Full<Bytes>> {
+    reply(StatusCode::NOT_FOUND, TEXT, "404 page not found\n")
 }
 
 async fn stats_json(ops: &Ops) -> Response<Full<Bytes>> {

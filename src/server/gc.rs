@@ -10,7 +10,7 @@ use tokio::time::{MissedTickBehavior, interval_at};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::storage::Storage;
+use crate::storage::{GcStats, Storage, StorageError};
 
 /// What the collector did over the tracker's life, for the shutdown summary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -20,45 +20,79 @@ pub struct GcTotals {
     pub swarms_removed: u64,
 }
 
-/// Every `every`, removes peers not heard from for `lifetime`, until `stop`.
-pub async fn run(
+/// The one sweeper of a tracker: the periodic task and the admin API's
+/// `POST /api/gc` both sweep through it, so two sweeps never run at once
+/// (they would only race over the same stale peers).
+pub struct Collector {
     storage: Arc<Storage>,
-    every: Duration,
     lifetime: Duration,
-    stop: CancellationToken,
-) -> GcTotals {
-    let mut totals = GcTotals::default();
+    /// Held for a whole sweep; the totals of every sweep so far.
+    totals: tokio::sync::Mutex<GcTotals>,
+}
+
+impl Collector {
+    pub fn new(storage: Arc<Storage>, lifetime: Duration) -> Self {
+        Collector {
+            storage,
+            lifetime,
+            totals: tokio::sync::Mutex::new(GcTotals::default()),
+        }
+    }
+
+    /// One sweep now, unless one is running: then `None` (the caller asked
+    /// for a sweep, and one is under way).
+    pub async fn sweep_now(&self) -> Option<Result<GcStats, StorageError>> {
+        let mut totals = self.totals.try_lock().ok()?;
+        Some(self.sweep(&mut totals).await)
+    }
+
+    /// One sweep, after the one running (if any).
+    async fn sweep_in_turn(&self) {
+        let mut totals = self.totals.lock().await;
+        if let Err(e) = self.sweep(&mut totals).await {
+            warn!("garbage collection failed: {e}");
+        }
+    }
+
+    async fn sweep(&self, totals: &mut GcTotals) -> Result<GcStats, StorageError> {
+        let now = SystemTime::now();
+        let cutoff = now
+            .checked_sub(self.lifetime)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let started = std::time::Instant::now();
+        let removed = self.storage.collect_garbage(cutoff).await?;
+        let took = started.elapsed().as_micros() as u64;
+        crate::metrics::global().storage().observe_gc_micros(took);
+        totals.runs += 1;
+        totals.peers_removed += removed.peers_removed;
+        totals.swarms_removed += removed.swarms_removed;
+        debug!(
+            peers_removed = removed.peers_removed,
+            swarms_removed = removed.swarms_removed,
+            took_ms = took / 1000,
+            "garbage collected"
+        );
+        Ok(removed)
+    }
+
+    async fn totals(&self) -> GcTotals {
+        *self.totals.lock().await
+    }
+}
+
+/// Every `every`, removes peers not heard from for the collector's
+/// lifetime, until `stop`; returns the totals of every sweep (the admin
+/// API's included).
+pub async fn run(collector: Arc<Collector>, every: Duration, stop: CancellationToken) -> GcTotals {
     // The first sweep waits a full period: at start-up there is nothing stale.
     let mut ticks = interval_at(tokio::time::Instant::now() + every, every);
     // After a stall, sweep once rather than in a burst.
     ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = stop.cancelled() => return totals,
-            _ = ticks.tick() => sweep(&storage, lifetime, &mut totals).await,
+            _ = stop.cancelled() => return collector.totals().await,
+            _ = ticks.tick() => collector.sweep_in_turn().await,
         }
-    }
-}
-
-async fn sweep(storage: &Storage, lifetime: Duration, totals: &mut GcTotals) {
-    let now = SystemTime::now();
-    let cutoff = now.checked_sub(lifetime).unwrap_or(SystemTime::UNIX_EPOCH);
-    let started = std::time::Instant::now();
-    match storage.collect_garbage(cutoff).await {
-        Ok(removed) => {
-            let took = started.elapsed().as_micros() as u64;
-            crate::metrics::global().storage().observe_gc_micros(took);
-            totals.runs += 1;
-            totals.peers_removed += removed.peers_removed;
-            totals.swarms_removed += removed.swarms_removed;
-            debug!(
-                peers_removed = removed.peers_removed,
-                swarms_removed = removed.swarms_removed,
-                took_ms = took / 1000,
-                "garbage collected"
-            );
-        }
-        Err(e) => warn!("garbage collection failed: {e}"),
     }
 }
 
@@ -71,12 +105,8 @@ mod tests {
     async fn sweeps_every_interval_and_stops_when_told() {
         let storage = Arc::new(Storage::open(&StorageConfig::default()).await.unwrap());
         let stop = CancellationToken::new();
-        let task = tokio::spawn(run(
-            storage,
-            Duration::from_secs(60),
-            Duration::from_secs(600),
-            stop.clone(),
-        ));
+        let collector = Arc::new(Collector::new(storage, Duration::from_secs(600)));
+        let task = tokio::spawn(run(collector, Duration::from_secs(60), stop.clone()));
         // Paused time advances only when every task waits: 3 full periods pass.
         tokio::time::sleep(Duration::from_secs(3 * 60 + 30)).await;
         stop.cancel();
@@ -85,5 +115,17 @@ mod tests {
             .expect("stops promptly")
             .unwrap();
         assert_eq!(totals.runs, 3);
+    }
+
+    #[tokio::test]
+    async fn a_sweep_asked_for_during_another_is_refused() {
+        let storage = Arc::new(Storage::open(&StorageConfig::default()).await.unwrap());
+        let collector = Collector::new(storage, Duration::from_secs(600));
+        let running = collector.totals.lock().await;
+        assert!(collector.sweep_now().await.is_none());
+        drop(running);
+        let swept = collector.sweep_now().await.expect("free again").unwrap();
+        assert_eq!(swept, GcStats::default());
+        assert_eq!(collector.totals().await.runs, 1);
     }
 }

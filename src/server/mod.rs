@@ -7,7 +7,7 @@
 //! and `run` returns within [`SHUTDOWN_GRACE`] no matter what a task does.
 
 mod frontends;
-mod gc;
+pub mod gc;
 pub mod limits;
 pub mod reload;
 pub mod signals;
@@ -56,7 +56,7 @@ pub async fn run(
     // A child token, so a failing frontend can stop the others without
     // pretending the caller asked for shutdown.
     let stop = shutdown.child_token();
-    let chain = Chain::build(&config, &stop).await?;
+    let chain = Chain::build(&config, &stop, &Default::default()).await?;
     log_hooks(&chain);
     let storage = Arc::new(Storage::open(&config.storage).await?);
     snapshot::restore(&storage).await;
@@ -77,15 +77,19 @@ pub async fn run(
         }
         serving.spawn(frontend.serve(tracker.clone(), stop.clone()));
     }
+    let collector = Arc::new(gc::Collector::new(
+        storage.clone(),
+        config.storage.peer_lifetime(),
+    ));
+    let admin = admin_api(&config, &tracker, &collector)?;
     let ops = ops.map(|server| {
         info!(addr = %server.local_addr(), "ops server listening (metrics, stats, health)");
-        let state = Arc::new(Ops::new(storage.clone(), metrics::global()));
-        tokio::spawn(server.serve(state, stop.clone()))
+        let state = Ops::new(storage.clone(), metrics::global()).with_admin(admin);
+        tokio::spawn(server.serve(Arc::new(state), stop.clone()))
     });
     let gc = tokio::spawn(gc::run(
-        storage.clone(),
+        collector,
         config.storage.gc_interval(),
-        config.storage.peer_lifetime(),
         stop.clone(),
     ));
     let stats = tokio::spawn(stats::run(
@@ -124,6 +128,28 @@ async fn bind_ops(config: &Config) -> anyhow::Result<Option<OpsServer>> {
         Some(addr) => Ok(Some(OpsServer::bind(addr).await?)),
         None => Ok(None),
     }
+}
+
+/// The admin API when a token is configured; it is served by the ops
+/// server, so without `metrics_addr` it is off whatever the token says.
+fn admin_api(
+    config: &Config,
+    tracker: &Arc<Tracker>,
+    collector: &Arc<gc::Collector>,
+) -> anyhow::Result<Option<crate::ops::api::Admin>> {
+    let Some(token) = config.admin_token()? else {
+        return Ok(None);
+    };
+    if config.metrics_socket_addr()?.is_none() {
+        warn!("admin_token is set but metrics_addr is empty: the admin API is off");
+        return Ok(None);
+    }
+    info!("admin API enabled under /api/ on metrics_addr");
+    Ok(Some(crate::ops::api::Admin::new(
+        &token,
+        tracker.clone(),
+        collector.clone(),
+    )))
 }
 
 fn log_hooks(chain: &Chain) {

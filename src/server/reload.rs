@@ -70,7 +70,8 @@ pub async fn reload(
         info!("reload: no config file was given; re-applying the embedded defaults");
     }
     let config = source.load()?;
-    let chain = Chain::build(&config, stop).await?;
+    // The runtime approval changes carry over to the new generation.
+    let chain = Chain::build(&config, stop, &tracker.approvals()).await?;
     let unapplied = needs_restart(started, &config);
     if !unapplied.is_empty() {
         warn!(
@@ -91,6 +92,11 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
         ("udp", yaml(&started.udp) != yaml(&new.udp)),
         ("storage", yaml(&started.storage) != yaml(&new.storage)),
         ("metrics_addr", started.metrics_addr != new.metrics_addr),
+        (
+            "admin_token",
+            (&started.admin_token, &started.admin_token_file)
+                != (&new.admin_token, &new.admin_token_file),
+        ),
     ];
     sections
         .into_iter()
@@ -137,7 +143,9 @@ mod tests {
             "chihaya:\n  announce_interval: 1m\n  min_announce_interval: 1m\n  prehooks:\n    - name: \"client approval\"\n      options: {whitelist: [\"qB4520\"]}\n",
         );
         let stop = CancellationToken::new();
-        let chain = Chain::build(&hooked, &stop).await.unwrap();
+        let chain = Chain::build(&hooked, &stop, &Default::default())
+            .await
+            .unwrap();
         let storage = Arc::new(Storage::open(&StorageConfig::default()).await.unwrap());
         let tracker = Tracker::with_chain(chain, storage);
         assert_eq!(tracker.chain().names().0, ["client approval"]);

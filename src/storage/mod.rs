@@ -11,11 +11,13 @@
 pub mod conformance;
 pub mod memory;
 pub mod redis;
+pub mod view;
 
 use std::time::SystemTime;
 
 use crate::config::StorageConfig;
 use crate::protocol::{AnnounceRequest, InfoHash, Peer, Scrape};
+pub use view::{FamilyView, PeerView, SwarmView};
 
 /// What an announce did to the swarm, and what the announcer gets back.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -176,6 +178,19 @@ impl Storage {
         match self {
             Storage::Memory(m) => Ok(m.stats()),
             Storage::Redis(r) => r.stats().await,
+        }
+    }
+
+    /// One torrent's counts and up to `limit` peers of each family (seeders
+    /// first); `None` when its swarm is empty. For the admin API.
+    pub async fn swarm(
+        &self,
+        hash: &InfoHash,
+        limit: usize,
+    ) -> Result<Option<SwarmView>, StorageError> {
+        match self {
+            Storage::Memory(m) => Ok(m.swarm(hash, limit)),
+            Storage::Redis(r) => r.swarm(hash, limit).await,
         }
     }
 

@@ -210,3 +210,24 @@ fn validate_reads_the_file_without_spawning_its_watcher() {
         Err("whitelist and blacklist are both set".into())
     );
 }
+
+/// The admin API's overlay wins over the inline list and the file alike, and
+/// the effective list shows it.
+#[tokio::test]
+async fn runtime_changes_win_over_the_inline_list_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("list.txt");
+    std::fs::write(&path, format!("{B}\n")).unwrap();
+    let runtime = Arc::new(Approvals::default());
+    let h = hook(&format!("blacklist: [\"{A}\"]\nfile: {}", path.display()))
+        .unwrap()
+        .with_runtime(runtime.clone());
+    assert!(!h.approves(&hash(A)) && !h.approves(&hash(B)) && h.approves(&hash(C)));
+    runtime.torrents.apply(&[hash(C)], &[hash(A), hash(B)]);
+    assert!(h.approves(&hash(A)), "taken off the inline list");
+    assert!(h.approves(&hash(B)), "taken off the file's list");
+    assert!(!h.approves(&hash(C)), "put on the blacklist");
+    let list = h.approval_list().unwrap();
+    assert_eq!(list.mode, "blacklist");
+    assert_eq!(list.entries, vec![C.to_string()]);
+}

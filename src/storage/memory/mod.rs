@@ -12,6 +12,7 @@
 //! disk, across restarts).
 
 mod clock;
+mod inspect;
 mod persist;
 mod shard;
 pub mod snapshot;
@@ -31,6 +32,7 @@ use parking_lot::Mutex;
 use self::clock::CoarseTime;
 use self::shard::Shard;
 use self::snapshot::{Batch, Decoder, Encoder, SnapshotError};
+use super::view::SwarmView;
 use super::{AnnounceOutcome, GcStats, StoreStats, TopSwarm};
 use crate::config::MemoryConfig;
 use crate::protocol::{AnnounceRequest, InfoHash, Scrape};
@@ -142,6 +144,15 @@ impl MemoryStorage {
             total.swarms_removed += gc.swarms_removed;
         }
         total
+    }
+
+    /// The torrent's counts and up to `limit` peers per family; `None` when
+    /// nobody is in its swarm. Locks the one shard for the copy only.
+    pub fn swarm(&self, hash: &InfoHash, limit: usize) -> Option<SwarmView> {
+        let shard = self.shard(hash).lock();
+        shard
+            .torrent(hash)
+            .map(|torrent| inspect::view(*hash, torrent, limit))
     }
 
     pub fn stats(&self) -> StoreStats {

@@ -78,6 +78,11 @@ impl Shard {
         gc
     }
 
+    /// One torrent, for the admin API's look at it.
+    pub fn torrent(&self, hash: &InfoHash) -> Option<&Torrent> {
+        self.torrents.get(hash)
+    }
+
     /// Every torrent, for a snapshot.
     pub fn torrents(&self) -> impl Iterator<Item = (&InfoHash, &Torrent)> {
         self.torrents.iter()

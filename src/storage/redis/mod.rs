@@ -16,6 +16,7 @@
 pub mod broker;
 mod conn;
 mod health;
+mod inspect;
 mod keys;
 mod member;
 
