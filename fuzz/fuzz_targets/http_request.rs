@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
+use chihaya::config::SwarmConfig;
 use chihaya::protocol::http::{AnnounceOptions, client_ip, parse_announce, parse_scrape};
 use chihaya::protocol::query::Query;
 use libfuzzer_sys::fuzz_target;
@@ -32,15 +33,27 @@ fuzz_target!(|data: &[u8]| {
     let Ok(query) = Query::parse(raw_query) else {
         return;
     };
-    for spoofing in [false, true] {
+    let lbry = SwarmConfig {
+        all_peers: true,
+        query_only_below_port: 1,
+    };
+    for (spoofing, swarm) in [
+        (false, SwarmConfig::DEFAULT),
+        (true, SwarmConfig::DEFAULT),
+        (false, lbry),
+    ] {
         let options = AnnounceOptions {
             default_numwant: 50,
             max_numwant: 100,
             allow_ip_spoofing: spoofing,
+            swarm,
         };
         if let Ok((request, _)) = parse_announce(&query, raw_query, Vec::new(), ip, &options) {
             assert!(request.numwant <= options.max_numwant);
-            assert_ne!(request.port, 0);
+            assert!(swarm.accepts_port(request.port), "port 0 let through");
+            if request.port < swarm.query_only_below_port {
+                assert!(request.selection.query_only, "a low port would be stored");
+            }
             assert_eq!(request.params.query, raw_query);
         }
     }
