@@ -25,14 +25,10 @@ impl RedisStorage {
         // The family only orders the keys; v4 first is what the script expects.
         let k = self.keys.torrent(hash, IpAddr::from([0u8; 4]));
         let mut script = INSPECT.prepare_invoke();
-        script
-            .key(&k.mine[0])
-            .key(&k.mine[1])
-            .key(&k.other[0])
-            .key(&k.other[1])
-            .key(&k.ids)
-            .key(&k.snatches)
-            .arg(limit);
+        for swarm in k.swarms() {
+            script.key(swarm);
+        }
+        script.key(&k.ids).key(&k.snatches).arg(limit);
         let reply: Vec<Value> = self.call(script).await?;
         let view = parse(*hash, &reply).ok_or_else(|| {
             StorageError(format!(

@@ -41,6 +41,15 @@ pub struct TorrentKeys {
     pub totals: String,
 }
 
+impl TorrentKeys {
+    /// The four sorted sets in the order every script takes them as its
+    /// first keys: the announcer's family's seeders and leechers, then the
+    /// other family's.
+    pub fn swarms(&self) -> [&str; 4] {
+        [&self.mine[0], &self.mine[1], &self.other[0], &self.other[1]]
+    }
+}
+
 impl Keys {
     pub fn new(prefix: &str) -> Self {
         Keys {

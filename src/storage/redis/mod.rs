@@ -108,11 +108,10 @@ impl RedisStorage {
         let ip = canonical_ip(req.ip);
         let k = self.keys.torrent(&req.info_hash, ip);
         let mut script = self.scripts.announce.prepare_invoke();
+        for swarm in k.swarms() {
+            script.key(swarm);
+        }
         script
-            .key(&k.mine[0])
-            .key(&k.mine[1])
-            .key(&k.other[0])
-            .key(&k.other[1])
             .key(&k.ids)
             .key(&k.snatches)
             .key(&k.index)
@@ -143,12 +142,10 @@ impl RedisStorage {
             // The family only orders the keys; the script adds both.
             let k = self.keys.torrent(hash, IpAddr::from([0u8; 4]));
             let mut script = self.scripts.scrape.prepare_invoke();
-            script
-                .key(&k.mine[0])
-                .key(&k.mine[1])
-                .key(&k.other[0])
-                .key(&k.other[1])
-                .key(&k.snatches);
+            for swarm in k.swarms() {
+                script.key(swarm);
+            }
+            script.key(&k.snatches);
             async move {
                 let [complete, incomplete, downloaded]: [u32; 3] = self.call(script).await?;
                 Ok::<_, StorageError>(Scrape {
