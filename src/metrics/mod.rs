@@ -22,6 +22,8 @@ pub mod storage;
 use std::sync::{Arc, LazyLock};
 
 use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 pub use labels::{Action, Family, Frontend, Outcome};
@@ -98,3 +100,18 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests;
+
+/// Writes one unlabelled gauge read at scrape time (process, storage and
+/// connection gauges all take this shape).
+fn encode_gauge<N>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: N,
+) -> std::fmt::Result
+where
+    ConstGauge<N>: EncodeMetric,
+{
+    let gauge = ConstGauge::new(value);
+    gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)
+}

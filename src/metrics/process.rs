@@ -10,7 +10,6 @@ use std::fs;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
 
 /// Linux reports times in /proc in USER_HZ, which its ABI fixes at 100.
 const TICKS_PER_SECOND: f64 = 100.0;
@@ -129,8 +128,7 @@ impl Collector for ProcessCollector {
             ));
         }
         for (name, help, value) in gauges {
-            let gauge = ConstGauge::new(value);
-            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+            super::encode_gauge(&mut encoder, name, help, value)?;
         }
         Ok(())
     }

@@ -13,7 +13,6 @@ use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
-use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::histogram::{Histogram, encode_labelled};
 use super::labels::{Action, Family, Frontend, Outcome};
@@ -239,14 +238,12 @@ impl Collector for RequestCollector {
         r.encode_durations(Frontend::Udp, &mut encoder)?;
         r.encode_counts(&mut encoder)?;
         r.encode_bytes(&mut encoder)?;
-        let open = ConstGauge::new(r.open_http_connections.load(Ordering::Relaxed));
-        let help = "HTTP connections open right now";
-        open.encode(encoder.encode_descriptor(
+        super::encode_gauge(
+            &mut encoder,
             "chihaya_http_open_connections",
-            help,
-            None,
-            open.metric_type(),
-        )?)
+            "HTTP connections open right now",
+            r.open_http_connections.load(Ordering::Relaxed),
+        )
     }
 }
 

@@ -5,9 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use prometheus_client::collector::Collector;
-use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::gauge::ConstGauge;
 
 use super::histogram::Histogram;
 use crate::storage::StoreStats;
@@ -68,8 +67,12 @@ impl Collector for StorageCollector {
                 &m.leechers,
             ),
         ] {
-            let gauge = ConstGauge::new(value.load(Ordering::Relaxed) as i64);
-            gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
+            super::encode_gauge(
+                &mut encoder,
+                name,
+                help,
+                value.load(Ordering::Relaxed) as i64,
+            )?;
         }
         let help = "The time it takes to perform storage garbage collection";
         m.gc.encode(encoder.encode_descriptor(
