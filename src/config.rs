@@ -19,10 +19,12 @@ use serde::{Deserialize, Deserializer, Serialize};
 mod addr;
 pub mod admin;
 pub mod duration;
+pub mod private;
 mod redis;
 mod storage;
 mod swarm;
 
+pub use private::PrivateConfig;
 pub use storage::{MemoryConfig, RedisConfig, StorageConfig};
 pub use swarm::SwarmConfig;
 
@@ -69,6 +71,8 @@ pub struct Config {
     /// Hooks run after the reply is decided.
     #[serde(deserialize_with = "null_as_default")]
     pub posthooks: Vec<HookConfig>,
+    /// Private tracking (passkeys, accounting); absent: a public tracker.
+    pub private: Option<PrivateConfig>,
 }
 
 impl Default for Config {
@@ -86,6 +90,7 @@ impl Default for Config {
             swarm: SwarmConfig::default(),
             prehooks: Vec::new(),
             posthooks: Vec::new(),
+            private: None,
         }
     }
 }
@@ -302,6 +307,11 @@ impl Config {
                     );
                 }
             }
+        }
+        if let Some(private) = &self.private
+            && let Err((key, problem)) = private.validate()
+        {
+            return err(&format!("private.{key}"), &problem);
         }
         if let Some(udp) = &self.udp {
             if udp.addr.is_none() {

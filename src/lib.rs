@@ -11,6 +11,7 @@ pub mod frontend;
 pub mod metrics;
 pub mod middleware;
 pub mod ops;
+pub mod private;
 pub mod protocol;
 pub mod server;
 pub mod storage;
