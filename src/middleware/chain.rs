@@ -28,6 +28,10 @@ pub struct Chain {
     /// The runtime changes its approval hooks consult; the next generation
     /// is built with the same ones.
     approvals: Arc<Approvals>,
+    /// Private tracking, when configured: its `before_*` run before every
+    /// prehook and its `after_*` after them all. It holds the accounting
+    /// state, so it is made once at start and handed to every generation.
+    private: Option<Arc<dyn Hook>>,
 }
 
 fn secs(d: Duration) -> u32 {
@@ -53,7 +57,18 @@ impl Chain {
             posthooks,
             generation: CancellationToken::new(),
             approvals: Arc::default(),
+            private: None,
         }
+    }
+
+    /// This generation with private tracking in front (see the field).
+    pub fn with_private(mut self, private: Option<Arc<dyn Hook>>) -> Chain {
+        self.private = private;
+        self
+    }
+
+    pub fn private(&self) -> Option<&Arc<dyn Hook>> {
+        self.private.as_ref()
     }
 
     /// Builds every configured hook, in order. The first failure is an error
@@ -160,9 +175,9 @@ impl Chain {
             min_interval: self.min_announce_interval,
             ..AnnounceResponse::default()
         };
-        if !self.prehooks.is_empty() {
+        if self.private.is_some() || !self.prehooks.is_empty() {
             let req = req.to_mut();
-            for hook in &self.prehooks {
+            for hook in self.private.iter().chain(&self.prehooks) {
                 hook.before_announce(req, &mut resp)?;
             }
         }
@@ -171,7 +186,7 @@ impl Chain {
         resp.complete = resp.complete.saturating_add(outcome.counts.complete);
         resp.incomplete = resp.incomplete.saturating_add(outcome.counts.incomplete);
         resp.peers.extend(outcome.peers);
-        for hook in &self.prehooks {
+        for hook in self.prehooks.iter().chain(&self.private) {
             hook.after_announce(&req, &mut resp)?;
         }
         Ok((req, resp))
@@ -186,15 +201,15 @@ impl Chain {
     ) -> Result<(Cow<'r, ScrapeRequest>, ScrapeResponse), TrackerError> {
         let mut req = Cow::Borrowed(req);
         let mut resp = ScrapeResponse::default();
-        if !self.prehooks.is_empty() {
+        if self.private.is_some() || !self.prehooks.is_empty() {
             let req = req.to_mut();
-            for hook in &self.prehooks {
+            for hook in self.private.iter().chain(&self.prehooks) {
                 hook.before_scrape(req, &mut resp)?;
             }
         }
         let counts = storage.scrape(&req.info_hashes).await?;
         resp.files = req.info_hashes.iter().copied().zip(counts).collect();
-        for hook in &self.prehooks {
+        for hook in self.prehooks.iter().chain(&self.private) {
             hook.after_scrape(&req, &mut resp)?;
         }
         Ok((req, resp))

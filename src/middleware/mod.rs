@@ -97,7 +97,13 @@ impl Tracker {
 
     /// Puts `chain` in force for every request from now on; the old
     /// generation's background tasks are told to stop. Swarms are untouched.
+    /// Private tracking, if any, carries over to the new generation.
     pub fn replace_chain(&self, chain: Chain) {
+        let private = self.chain.load().private().cloned();
+        let chain = match chain.private() {
+            Some(_) => chain,
+            None => chain.with_private(private),
+        };
         let old = self.chain.swap(Arc::new(chain));
         old.retire();
     }

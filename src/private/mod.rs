@@ -2,12 +2,17 @@
 //! written to a database in batches. Off unless `private:` is configured; a
 //! public tracker never runs any of this.
 //!
-//! The request path touches memory only: [`model`] users and torrents are
-//! loaded at start and kept current (admin API, periodic reload), each
-//! announce's deltas go to the [`ledger`], and the [`flusher`] turns the
-//! ledger into one [`batch`] per `flush_interval`, journals it
-//! ([`journal`]) and writes it to the [`db`] exactly once.
+//! The request path touches memory only: the [`registry`] of users and
+//! torrents (loaded at start, kept current by the admin API and a periodic
+//! reload), the [`sessions`] (each client's last counters, the baseline of
+//! its next delta) and the [`ledger`] (deltas since the last flush), all
+//! driven by the [`hook`]. The flusher turns the ledger into one [`batch`]
+//! per `flush_interval`, journals it and writes it to the database exactly
+//! once. docs/private.md is the operator's guide.
 
 pub mod batch;
+pub mod hook;
 pub mod ledger;
 pub mod model;
+pub mod registry;
+pub mod sessions;

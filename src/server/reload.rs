@@ -91,6 +91,7 @@ fn needs_restart(started: &Config, new: &Config) -> Vec<&'static str> {
         ("http", yaml(&started.http) != yaml(&new.http)),
         ("udp", yaml(&started.udp) != yaml(&new.udp)),
         ("storage", yaml(&started.storage) != yaml(&new.storage)),
+        ("private", yaml(&started.private) != yaml(&new.private)),
         ("metrics_addr", started.metrics_addr != new.metrics_addr),
         (
             "admin_token",
