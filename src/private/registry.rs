@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::RwLock;
 
-use super::model::{Freeleech, Passkey, Torrent, TorrentId, User, UserId};
+use super::model::{Freeleech, Torrent, TorrentId, User, UserId};
 use crate::protocol::InfoHash;
 
 /// What an announce needs of its user: copied out, so no lock is held.
@@ -213,6 +213,7 @@ pub fn passkey_of(params: &crate::protocol::Params) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::private::model::Passkey;
     use crate::protocol::Params;
 
     fn user(id: i64, passkey: &str) -> User {

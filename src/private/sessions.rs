@@ -39,6 +39,9 @@ struct Session {
 
 type Slot = SmallVec<[Session; 1]>;
 
+/// One lock's worth of sessions, by (user, torrent).
+type Shard = Mutex<HashMap<(UserId, TorrentId), Slot>>;
+
 /// One announce as the accounting sees it.
 #[derive(Clone, Copy, Debug)]
 pub struct Report {
@@ -91,7 +94,7 @@ pub struct Delta {
 }
 
 pub struct Sessions {
-    shards: Box<[Mutex<HashMap<(UserId, TorrentId), Slot>>]>,
+    shards: Box<[Shard]>,
     /// Sessions silent for longer are gone (the swarm's peer lifetime).
     lifetime: i64,
 }
@@ -252,7 +255,8 @@ fn delta(prev: Option<&Session>, r: &Report, lifetime: i64) -> Delta {
             state,
         };
     };
-    let grown = |now: u64, before: u64| now.checked_sub(before).unwrap_or(0);
+    // A counter that went down: the client restarted; nothing to count.
+    let grown = |now: u64, before: u64| now.saturating_sub(before);
     let gap = r.now.saturating_sub(prev.last_seen);
     Delta {
         uploaded: grown(r.uploaded, prev.uploaded),
