@@ -9,5 +9,8 @@
 //! ([`journal`]) and writes it to the [`db`] exactly once.
 
 pub mod batch;
+pub mod db;
+pub mod flusher;
+pub mod journal;
 pub mod ledger;
 pub mod model;
