@@ -6,12 +6,15 @@
 //! torrents (loaded at start, kept current by the admin API and a periodic
 //! reload), the [`sessions`] (each client's last counters, the baseline of
 //! its next delta) and the [`ledger`] (deltas since the last flush), all
-//! driven by the [`hook`]. The flusher turns the ledger into one [`batch`]
-//! per `flush_interval`, journals it and writes it to the database exactly
-//! once. docs/private.md is the operator's guide.
+//! driven by the [`hook`]. The [`flusher`] turns the ledger into one
+//! [`batch`] per `flush_interval`, writes it to the [`journal`] and then to
+//! the [`db`] exactly once. docs/private.md is the operator's guide.
 
 pub mod batch;
+pub mod db;
+pub mod flusher;
 pub mod hook;
+pub mod journal;
 pub mod ledger;
 pub mod model;
 pub mod registry;

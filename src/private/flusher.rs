@@ -1,0 +1,350 @@
+//! The flusher: ledger → batch → journal → database, every `flush_interval`.
+//!
+//! Each interval the ledger is drained into one batch (an empty one is
+//! skipped), the batch is journaled first, then queued; queued batches are
+//! applied to the database one at a time, in order (state rows must not
+//! regress, so a newer batch never overtakes an older one). While the
+//! database is down the loop keeps draining and journaling every interval
+//! and retries the oldest batch with a backoff that doubles from
+//! `flush_interval` up to `max_retry_backoff`; the outage is logged once and
+//! the recovery once. A kill -9 at any moment loses nothing that reached the
+//! journal: [`replay`] applies it at the next start, exactly once.
+//!
+//! A batch whose journal write failed (disk full) stays in memory, is still
+//! sent to the database, and its journal write is retried every interval.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, error, info, warn};
+
+use super::batch::{Batch, BatchId};
+use super::db::{Applied, Database, DbError};
+use super::journal::Journal;
+use super::ledger::Ledger;
+use crate::config::private::PrivateConfig;
+
+/// The longest one apply may take before it counts as failed (and is
+/// retried: if it did commit after all, the retry finds it applied).
+const APPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a stop waits for the database before leaving the rest journaled.
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
+
+/// What the flusher has done, for metrics and the stats page.
+#[derive(Debug, Default)]
+pub struct FlushStatus {
+    /// Batches made but not yet in the database.
+    pub pending_batches: AtomicU64,
+    /// Batches the database has (committed now, or found already applied).
+    pub committed_batches: AtomicU64,
+    /// Apply attempts that failed (each retry counts).
+    pub failed_attempts: AtomicU64,
+    /// Unix seconds of the last commit (0: none yet).
+    pub last_commit_unix: AtomicI64,
+    /// Journal writes that failed.
+    pub journal_errors: AtomicU64,
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn journal_error(e: std::io::Error) -> DbError {
+    DbError::Other(format!("private journal: {e}"))
+}
+
+/// Before serving: applies every journaled batch, in order, and removes it.
+/// A batch that had committed before the crash is found applied and changes
+/// nothing. Returns how many batches were replayed; stops at the first
+/// database error (the rest stay journaled).
+pub async fn replay(journal: &Journal, db: &Database) -> Result<usize, DbError> {
+    let j = journal.clone();
+    let batches = tokio::task::spawn_blocking(move || j.load())
+        .await
+        .map_err(|e| DbError::Other(e.to_string()))?
+        .map_err(journal_error)?;
+    let mut already = 0;
+    for batch in &batches {
+        if db.apply(batch).await? == Applied::AlreadyApplied {
+            already += 1;
+        }
+        let (j, id) = (journal.clone(), batch.id);
+        tokio::task::spawn_blocking(move || j.remove(id))
+            .await
+            .map_err(|e| DbError::Other(e.to_string()))?
+            .map_err(journal_error)?;
+    }
+    if !batches.is_empty() {
+        info!(
+            replayed = batches.len(),
+            already_applied = already,
+            "private: journal replayed"
+        );
+    }
+    Ok(batches.len())
+}
+
+/// Starts the flush loop; it stops (after a last flush) when `shutdown` is
+/// cancelled. Batches still journaled at spawn (a replay that failed or was
+/// skipped) are applied first.
+pub fn spawn(
+    ledger: Arc<Ledger>,
+    db: Database,
+    journal: Journal,
+    config: &PrivateConfig,
+    status: Arc<FlushStatus>,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    let flusher = Flusher {
+        ledger,
+        db,
+        journal,
+        status,
+        queue: VecDeque::new(),
+        interval: config.flush_interval,
+        max_backoff: config.max_retry_backoff.max(config.flush_interval),
+        backoff: config.flush_interval,
+        outage: None,
+        journal_failing: false,
+    };
+    tokio::spawn(flusher.run(shutdown))
+}
+
+struct Queued {
+    batch: Arc<Batch>,
+    journaled: bool,
+}
+
+struct Flusher {
+    ledger: Arc<Ledger>,
+    db: Database,
+    journal: Journal,
+    status: Arc<FlushStatus>,
+    /// Oldest first; only the front is ever being applied.
+    queue: VecDeque<Queued>,
+    interval: Duration,
+    max_backoff: Duration,
+    backoff: Duration,
+    /// Since when the database has been failing, and the first error.
+    outage: Option<Instant>,
+    journal_failing: bool,
+}
+
+type Attempt = JoinHandle<Result<Applied, DbError>>;
+
+impl Flusher {
+    async fn run(mut self, shutdown: CancellationToken) {
+        let journal = self.journal.clone();
+        match tokio::task::spawn_blocking(move || journal.load()).await {
+            Ok(Ok(left)) => {
+                if !left.is_empty() {
+                    info!(
+                        batches = left.len(),
+                        "private: batches left in the journal go first"
+                    );
+                }
+                self.queue.extend(left.into_iter().map(|b| Queued {
+                    batch: Arc::new(b),
+                    journaled: true,
+                }));
+            }
+            Ok(Err(e)) => error!(error = %e, "private: cannot read the journal"),
+            Err(e) => error!(error = %e, "private: cannot read the journal"),
+        }
+        let mut ticker = tokio::time::interval_at(Instant::now() + self.interval, self.interval);
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut attempt: Option<Attempt> = None;
+        let mut retry_at: Option<Instant> = None;
+        loop {
+            if attempt.is_none() && retry_at.is_none() {
+                attempt = self.start_front();
+            }
+            self.publish();
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                res = async { attempt.as_mut().expect("guarded").await }, if attempt.is_some() => {
+                    attempt = None;
+                    retry_at = self.settle(res).await;
+                }
+                _ = ticker.tick() => self.collect().await,
+                _ = tokio::time::sleep_until(retry_at.unwrap_or_else(Instant::now)), if retry_at.is_some() => {
+                    retry_at = None;
+                }
+            }
+        }
+        self.finish(attempt).await;
+    }
+
+    fn publish(&self) {
+        self.status
+            .pending_batches
+            .store(self.queue.len() as u64, Ordering::Relaxed);
+    }
+
+    /// Starts applying the oldest batch, if any.
+    fn start_front(&self) -> Option<Attempt> {
+        let batch = self.queue.front()?.batch.clone();
+        let db = self.db.clone();
+        Some(tokio::spawn(async move {
+            match tokio::time::timeout(APPLY_TIMEOUT, db.apply(&batch)).await {
+                Ok(result) => result,
+                Err(_) => Err(DbError::Unavailable(format!(
+                    "no answer within {APPLY_TIMEOUT:?}"
+                ))),
+            }
+        }))
+    }
+
+    /// Drains the ledger into a batch (skipped when empty) and journals
+    /// whatever is not journaled yet.
+    async fn collect(&mut self) {
+        let batch = self.ledger.drain(BatchId::random(), now_unix());
+        if !batch.is_empty() {
+            self.queue.push_back(Queued {
+                batch: Arc::new(batch),
+                journaled: false,
+            });
+        }
+        self.journal_pending().await;
+        self.publish();
+    }
+
+    /// Journals unjournaled batches oldest first, stopping at a failure so
+    /// the journal's order stays the queue's.
+    async fn journal_pending(&mut self) {
+        for queued in self.queue.iter_mut().filter(|q| !q.journaled) {
+            let (journal, batch) = (self.journal.clone(), queued.batch.clone());
+            let written = tokio::task::spawn_blocking(move || journal.append(&batch))
+                .await
+                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+            match written {
+                Ok(()) => queued.journaled = true,
+                Err(e) => {
+                    self.status.journal_errors.fetch_add(1, Ordering::Relaxed);
+                    if !self.journal_failing {
+                        error!(
+                            error = %e,
+                            dir = %self.journal.dir().display(),
+                            "private: cannot write the journal; batches kept in memory and retried"
+                        );
+                        self.journal_failing = true;
+                    }
+                    return;
+                }
+            }
+        }
+        if self.journal_failing {
+            info!("private: the journal is writable again");
+            self.journal_failing = false;
+        }
+    }
+
+    /// Books the result of an attempt on the front batch; returns when to
+    /// retry if it failed.
+    async fn settle(
+        &mut self,
+        result: Result<Result<Applied, DbError>, tokio::task::JoinError>,
+    ) -> Option<Instant> {
+        let result = result.unwrap_or_else(|e| Err(DbError::Other(e.to_string())));
+        match result {
+            Ok(applied) => {
+                let done = self.queue.pop_front().expect("an attempt is on the front");
+                if applied == Applied::AlreadyApplied {
+                    debug!(
+                        batch = done.batch.id.0,
+                        "private: batch was already applied"
+                    );
+                }
+                if done.journaled {
+                    let (journal, id) = (self.journal.clone(), done.batch.id);
+                    let removed = tokio::task::spawn_blocking(move || journal.remove(id))
+                        .await
+                        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+                    if let Err(e) = removed {
+                        // Harmless: a replay finds the batch applied.
+                        warn!(error = %e, "private: cannot remove a committed batch from the journal");
+                    }
+                }
+                self.status
+                    .committed_batches
+                    .fetch_add(1, Ordering::Relaxed);
+                self.status
+                    .last_commit_unix
+                    .store(now_unix(), Ordering::Relaxed);
+                if let Some(since) = self.outage.take() {
+                    info!(
+                        down_for = ?since.elapsed(),
+                        pending = self.queue.len() + 1,
+                        "private: database back; pending batches being written"
+                    );
+                }
+                self.backoff = self.interval;
+                self.publish();
+                None
+            }
+            Err(e) => {
+                self.status.failed_attempts.fetch_add(1, Ordering::Relaxed);
+                if self.outage.is_none() {
+                    error!(
+                        error = %e,
+                        pending = self.queue.len(),
+                        "private: cannot write to the database; batches kept in the journal and retried"
+                    );
+                    self.outage = Some(Instant::now());
+                } else {
+                    debug!(error = %e, retry_in = ?self.backoff, "private: database still failing");
+                }
+                let wait = self.backoff;
+                self.backoff = (self.backoff * 2).min(self.max_backoff);
+                Some(Instant::now() + wait)
+            }
+        }
+    }
+
+    /// The stop: one last drain, then a bounded try at the database.
+    async fn finish(mut self, attempt: Option<Attempt>) {
+        self.collect().await;
+        let deadline = Instant::now() + SHUTDOWN_BUDGET;
+        let mut attempt = attempt;
+        loop {
+            let Some(handle) = attempt.take().or_else(|| self.start_front()) else {
+                break;
+            };
+            match tokio::time::timeout_at(deadline, handle).await {
+                Ok(result) => {
+                    if self.settle(result).await.is_some() {
+                        break;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        self.publish();
+        if self.queue.is_empty() {
+            info!("private: flusher stopped, every batch committed");
+            return;
+        }
+        let lost = self.queue.iter().filter(|q| !q.journaled).count();
+        if lost > 0 {
+            error!(
+                batches = lost,
+                "private: batches neither committed nor journaled are lost"
+            );
+        }
+        warn!(
+            batches = self.queue.len() - lost,
+            dir = %self.journal.dir().display(),
+            "private: flusher stopped with batches left in the journal; replayed at the next start"
+        );
+    }
+}
