@@ -308,10 +308,23 @@ impl Config {
                 }
             }
         }
-        if let Some(private) = &self.private
-            && let Err((key, problem)) = private.validate()
-        {
-            return err(&format!("private.{key}"), &problem);
+        if let Some(private) = &self.private {
+            if let Err((key, problem)) = private.validate() {
+                return err(&format!("private.{key}"), &problem);
+            }
+            // Over HTTP the passkey comes from the route; without a route
+            // that has one, every HTTP announce would be refused.
+            if let Some(http) = &self.http
+                && !http
+                    .announce_routes
+                    .iter()
+                    .any(|r| r.contains("/:passkey/"))
+            {
+                return err(
+                    "http.announce_routes",
+                    "private tracking needs a route with a :passkey segment, e.g. \"/:passkey/announce\"",
+                );
+            }
         }
         if let Some(udp) = &self.udp {
             if udp.addr.is_none() {

@@ -6,6 +6,7 @@
 //! missing these tests fail; they never skip.
 
 mod common;
+mod support;
 
 use std::net::IpAddr;
 use std::process::Command;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use common::{Tracker, run_bounded};
 use serde_json::Value;
+use support::private::{PrivateTracker, query_until};
 
 /// Debian's interpreter: the python3 first on PATH may be a build that cannot
 /// import the libtorrent module.
@@ -27,6 +29,43 @@ enum Via {
     Udp,
 }
 
+/// Runs tests/libtorrent/swarm.py with `args`; its JSON report, and a
+/// description of the run (its output and the tracker's log) for failures.
+fn run_swarm(
+    args: &[&str],
+    scratch: &std::path::Path,
+    tracker_log: &dyn Fn() -> String,
+) -> (Value, String) {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/libtorrent/swarm.py");
+    let mut cmd = Command::new(PYTHON);
+    cmd.arg(script)
+        .args(args)
+        .args(["--timeout", &STEP_TIMEOUT_SECS.to_string()])
+        .env("CHIHAYA_ADMIN_TOKEN", support::admin::TOKEN);
+    let run = run_bounded(cmd, SCRIPT_LIMIT, scratch);
+    eprintln!(
+        "swarm.py {args:?} took {:.2?}; its log:\n{}",
+        run.elapsed, run.stderr
+    );
+    let context = format!(
+        "swarm.py {args:?}\n--- its stdout:\n{}\n--- its stderr:\n{}\n--- tracker stderr:\n{}",
+        run.stdout,
+        run.stderr,
+        tracker_log()
+    );
+    let Some(status) = run.status else {
+        panic!("swarm.py was killed after {SCRIPT_LIMIT:?}\n{context}");
+    };
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("swarm.py printed no JSON report ({e})\n{context}"));
+    assert!(
+        status.success() && report["ok"] == true,
+        "swarm.py failed: {}\n{context}",
+        report["error"],
+    );
+    (report, context)
+}
+
 fn swarm(ip: &str, via: Via) {
     let ip: IpAddr = ip.parse().unwrap();
     let tracker = Tracker::start(ip);
@@ -35,35 +74,12 @@ fn swarm(ip: &str, via: Via) {
         Via::Udp => tracker.udp_url(),
     };
     let family = if ip.is_ipv4() { "4" } else { "6" };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/libtorrent/swarm.py");
-    let mut cmd = Command::new(PYTHON);
-    cmd.arg(script)
-        .args(["--announce", &url, "--family", family])
-        .args(["--timeout", &STEP_TIMEOUT_SECS.to_string()]);
-    let run = run_bounded(cmd, SCRIPT_LIMIT, tracker.dir.path());
-    eprintln!(
-        "swarm.py on {url} took {:.2?}; its log:\n{}",
-        run.elapsed, run.stderr
+    let (report, context) = run_swarm(
+        &["--announce", &url, "--family", family],
+        tracker.dir.path(),
+        &|| tracker.stderr(),
     );
-    let context = || {
-        format!(
-            "swarm.py on {url}\n--- its stdout:\n{}\n--- its stderr:\n{}\n--- tracker stderr:\n{}",
-            run.stdout,
-            run.stderr,
-            tracker.stderr()
-        )
-    };
-    let Some(status) = run.status else {
-        panic!("swarm.py was killed after {SCRIPT_LIMIT:?}\n{}", context());
-    };
-    let report: Value = serde_json::from_str(&run.stdout)
-        .unwrap_or_else(|e| panic!("swarm.py printed no JSON report ({e})\n{}", context()));
-    assert!(
-        status.success() && report["ok"] == true,
-        "swarm.py failed: {}\n{}",
-        report["error"],
-        context()
-    );
+    let context = || context.clone();
 
     let peers = &report["peers"];
     let scrapes = &report["scrapes"];
@@ -191,4 +207,75 @@ fn udp_ipv4() {
 #[test]
 fn udp_ipv6() {
     swarm("::1", Via::Udp);
+}
+
+/// A private tracker: seeder and leecher are two users with their own
+/// passkeys in their announce URLs, the site registers the torrent through
+/// the admin API, and the database ends up with what libtorrent moved.
+fn private_swarm(via: Via) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("tracker.sqlite").display());
+    let t = PrivateTracker::start(&database, &dir.path().join("journal"), "200ms");
+    t.add_user(1, "seederkey", "");
+    t.add_user(2, "leecherkey", "");
+    let base = match via {
+        Via::Http => format!("http://{}", t.addr),
+        Via::Udp => format!("udp://{}", t.addr),
+    };
+    let register = format!("http://{}/api/torrents/7", t.ops);
+    let seeder_url = format!("{base}/seederkey/announce");
+    let leecher_url = format!("{base}/leecherkey/announce");
+    let (report, context) = run_swarm(
+        &[
+            "--announce",
+            &seeder_url,
+            "--leecher-announce",
+            &leecher_url,
+            "--register-torrent",
+            &register,
+            "--family",
+            "4",
+        ],
+        dir.path(),
+        &|| t.running.stderr(),
+    );
+    assert_eq!(report["sha1_match"], true, "{context}");
+    assert_eq!(report["tracker_errors"], Value::Array(vec![]), "{context}");
+    let total = |who: &str, what: &str| {
+        report["totals"][who][what]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no {who}.{what} total\n{context}"))
+    };
+    let size = 3 * 1024 * 1024;
+    assert!(total("leecher", "downloaded") >= size, "{context}");
+    // (uploaded, downloaded, raw_uploaded, raw_downloaded) per user: exactly
+    // what each client said in its last (`stopped`) announce.
+    let (up, down) = (total("seeder", "uploaded"), total("leecher", "downloaded"));
+    let want = vec![vec![1, up, 0, up, 0], vec![2, 0, down, 0, down]];
+    let users = query_until(
+        &database,
+        "SELECT id, uploaded, downloaded, raw_uploaded, raw_downloaded FROM users ORDER BY id",
+        &want,
+    );
+    assert_eq!(users, want, "{context}");
+    assert!(
+        up >= size,
+        "the seeder uploaded the whole file: {up}\n{context}"
+    );
+    let snatches = query_until(
+        &database,
+        "SELECT user_id, torrent_id FROM snatches",
+        &[vec![2, 7]],
+    );
+    assert_eq!(snatches, vec![vec![2, 7]], "{context}");
+}
+
+#[test]
+fn private_http_ipv4() {
+    private_swarm(Via::Http);
+}
+
+#[test]
+fn private_udp_ipv4() {
+    private_swarm(Via::Udp);
 }

@@ -14,6 +14,7 @@
 mod histogram;
 pub mod io;
 pub mod labels;
+pub mod private;
 pub mod process;
 pub mod reasons;
 pub mod requests;
@@ -40,6 +41,7 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub struct Metrics {
     requests: Arc<Requests>,
     storage: Arc<StorageMetrics>,
+    private: private::PrivateSlot,
     registry: Registry,
 }
 
@@ -65,9 +67,12 @@ impl Metrics {
         registry.register_collector(Box::new(requests::RequestCollector(requests.clone())));
         registry.register_collector(Box::new(storage::StorageCollector(storage.clone())));
         registry.register_collector(Box::new(process::ProcessCollector));
+        let private = private::PrivateSlot::default();
+        registry.register_collector(Box::new(private::PrivateCollector(private.clone())));
         Metrics {
             requests,
             storage,
+            private,
             registry,
         }
     }
@@ -88,6 +93,11 @@ impl Metrics {
 
     pub fn storage(&self) -> &StorageMetrics {
         &self.storage
+    }
+
+    /// Shows private tracking's gauges from now on (once per process).
+    pub fn show_private(&self, state: Arc<crate::private::service::PrivateState>) {
+        let _ = self.private.0.set(state);
     }
 
     /// Everything, in the OpenMetrics text format Prometheus scrapes.

@@ -200,7 +200,12 @@ impl Hook for PrivateHook {
         req: &mut ScrapeRequest,
         _resp: &mut ScrapeResponse,
     ) -> Result<(), ClientError> {
-        self.user(&req.params)?;
+        // A BEP 15 scrape cannot carry a passkey (BEP 41 options follow
+        // announces only), so one without any is answered, for registered
+        // torrents alone; a passkey given must be a user's.
+        if passkey_of(&req.params).is_some() {
+            self.user(&req.params)?;
+        }
         let any_registered = req
             .info_hashes
             .iter()
@@ -403,6 +408,18 @@ mod tests {
             h.before_scrape(&mut req, &mut ScrapeResponse::default())
         };
         assert_eq!(scrape("nobody", vec![HASH]).unwrap_err().0, UNKNOWN_PASSKEY);
+        let mut udp = ScrapeRequest {
+            info_hashes: vec![HASH],
+            ip: "10.0.0.1".parse().unwrap(),
+            params: Params::default(),
+        };
+        assert!(
+            h.before_scrape(&mut udp, &mut ScrapeResponse::default())
+                .is_ok()
+        );
+        udp.info_hashes = vec![InfoHash([1; 20])];
+        let refused = h.before_scrape(&mut udp, &mut ScrapeResponse::default());
+        assert_eq!(refused.unwrap_err().0, UNREGISTERED_TORRENT);
         assert_eq!(
             scrape("alice", vec![InfoHash([1; 20])]).unwrap_err().0,
             UNREGISTERED_TORRENT

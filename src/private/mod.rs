@@ -18,4 +18,5 @@ pub mod journal;
 pub mod ledger;
 pub mod model;
 pub mod registry;
+pub mod service;
 pub mod sessions;

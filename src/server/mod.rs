@@ -26,6 +26,7 @@ use crate::config::Config;
 use crate::metrics;
 use crate::middleware::{Chain, Tracker};
 use crate::ops::{Ops, OpsServer};
+use crate::private::service::Private;
 use crate::storage::Storage;
 
 use gc::GcTotals;
@@ -60,6 +61,16 @@ pub async fn run(
     log_hooks(&chain);
     let storage = Arc::new(Storage::open(&config.storage).await?);
     snapshot::restore(&storage).await;
+    // Before the frontends bind: a private tracker does not answer until it
+    // knows its users, and it has replayed its journal.
+    let private = match &config.private {
+        Some(p) => Some(Private::start(p, config.storage.peer_lifetime(), &stop).await?),
+        None => None,
+    };
+    if let Some(p) = &private {
+        metrics::global().show_private(p.state.clone());
+    }
+    let chain = chain.with_private(private.as_ref().map(Private::chain_hook));
     let tracker = Arc::new(Tracker::with_chain(chain, storage.clone()));
     let frontends = frontends::bind_all(&config).await?;
     if frontends.is_empty() {
@@ -81,7 +92,8 @@ pub async fn run(
         storage.clone(),
         config.storage.peer_lifetime(),
     ));
-    let admin = admin_api(&config, &tracker, &collector)?;
+    let admin = admin_api(&config, &tracker, &collector)?
+        .map(|a| a.with_private(private.as_ref().map(|p| p.state.clone())));
     let ops = ops.map(|server| {
         info!(addr = %server.local_addr(), "ops server listening (metrics, stats, health)");
         let state = Ops::new(storage.clone(), metrics::global()).with_admin(admin);
@@ -111,6 +123,10 @@ pub async fn run(
     info!("shutting down: no new requests, finishing those in flight");
     reloading.abort();
     let gc_totals = drain(serving, gc, stats).await;
+    // The frontends are done: the last announce is in the last batch.
+    if let Some(p) = private {
+        p.finish().await;
+    }
     snapshot::save(&storage).await;
     if let Some(ops) = ops
         && tokio::time::timeout(SHUTDOWN_GRACE, ops).await.is_err()

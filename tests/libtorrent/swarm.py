@@ -13,6 +13,7 @@ a tracker that hands a peer its own address back makes the swarm fail.
 
 Steps (each wait bounded by --timeout, failing with a message that says what
 was awaited):
+  0. (private trackers) the torrent is registered through the admin API
   1. the seeder joins with a random file; scrape
   2. the leecher joins with an empty directory while the seeder may not upload
      (rate limit 1 B/s, applied to loopback too); scrape: 1 seeder + 1 leecher
@@ -301,18 +302,22 @@ def run(args, report):
         lt.add_files(fs, os.path.join(seed_dir, name))
         # v1 only: a hybrid torrent is announced twice (v1 and truncated v2 hash)
         ct = lt.create_torrent(fs, 64 * 1024, flags=lt.create_torrent.v1_only)
-        ct.add_tracker(args.announce)
         lt.set_piece_hashes(ct, seed_dir)
         ti = lt.torrent_info(ct.generate())
         info_hash = ti.info_hashes().v1.to_bytes()
         report["info_hash"] = info_hash.hex()
+        if args.register_torrent:
+            register_torrent(args.register_torrent, info_hash, timeout)
         log(f"torrent {info_hash.hex()} ({args.size} bytes) on {args.announce}")
 
         flags = lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd | lt.torrent_flags.disable_pex
 
-        def add(peer, save_path):
+        def add(peer, save_path, announce):
             atp = lt.add_torrent_params()
             atp.ti = lt.torrent_info(ti)
+            # Each peer's own announce URL (a private tracker's carry the
+            # user's passkey), so the torrent itself names no tracker.
+            atp.trackers = [announce]
             atp.save_path = save_path
             atp.flags = (atp.flags | flags) & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused
             return peer.ses.add_torrent(atp)
@@ -324,7 +329,7 @@ def run(args, report):
         seeder.ses.apply_settings({"upload_rate_limit": 1})
 
         # 1. seeder joins
-        sh = add(seeder, seed_dir)
+        sh = add(seeder, seed_dir, args.announce)
         n = seeder.wait_tracker_reply("seeder started", timeout)
         if not sh.status().is_seeding:
             raise Failure("seeder is not seeding after its announce (file check failed?)")
@@ -333,7 +338,7 @@ def run(args, report):
         log(f"seeder started: got {n} peers; scrape {report['scrapes']['seeder_started']}")
 
         # 2. leecher joins; the tracker is its only way to the seeder
-        lh = add(leecher, leech_dir)
+        lh = add(leecher, leech_dir, args.leecher_announce or args.announce)
         n = leecher.wait_tracker_reply("leecher started", timeout)
         report["peers"]["leecher_started"] = n
         report["scrapes"]["both_started"] = scrape(args.announce, info_hash, timeout)
@@ -377,6 +382,10 @@ def run(args, report):
         report["scrapes"]["leecher_stopped"] = scrape_until_changed(
             args.announce, info_hash, report["scrapes"]["completed"], timeout, "the leecher's stop"
         )
+        # What each client reported in its `stopped` announce: libtorrent
+        # announces its payload counters, and nothing moves once paused.
+        report["totals"] = {}
+        report["totals"]["leecher"] = payload_totals(lh)
 
         # 6. seeder stops
         sh.pause(lt.torrent_handle.graceful_pause)
@@ -387,9 +396,28 @@ def run(args, report):
             timeout,
             "the seeder's stop",
         )
+        report["totals"]["seeder"] = payload_totals(sh)
         report["tracker_errors"] = seeder.tracker_errors + leecher.tracker_errors
         for p in (seeder, leecher):
             del p.ses
+
+
+def register_torrent(url, info_hash, timeout):
+    """What a private tracker's site does when a torrent is uploaded: tell
+    the tracker through its admin API (token in CHIHAYA_ADMIN_TOKEN)."""
+    body = json.dumps({"info_hash": info_hash.hex()}).encode()
+    req = urllib.request.Request(url, data=body, method="PUT")
+    req.add_header("Authorization", "Bearer " + os.environ["CHIHAYA_ADMIN_TOKEN"])
+    req.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(req, timeout=timeout) as resp:
+        if resp.status != 200:
+            raise Failure(f"registering the torrent at {url}: HTTP {resp.status}")
+    log(f"torrent registered at {url}")
+
+
+def payload_totals(handle):
+    st = handle.status()
+    return {"uploaded": st.total_payload_upload, "downloaded": st.total_payload_download}
 
 
 def scrape_until_changed(url, info_hash, before, timeout, what):
@@ -409,6 +437,14 @@ def scrape_until_changed(url, info_hash, before, timeout, what):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--announce", required=True, help="http://HOST:PORT/announce or udp://HOST:PORT")
+    p.add_argument(
+        "--leecher-announce",
+        help="the leecher's own announce URL (default: --announce); a private tracker's carry another passkey",
+    )
+    p.add_argument(
+        "--register-torrent",
+        help="admin API URL to PUT the new torrent's info hash to (private trackers) before announcing",
+    )
     p.add_argument("--family", type=int, choices=(4, 6), required=True)
     p.add_argument("--size", type=int, default=3 * 1024 * 1024)
     p.add_argument("--timeout", type=float, default=60.0)

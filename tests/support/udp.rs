@@ -162,7 +162,17 @@ impl Client {
     }
 
     fn try_announce_raw(&mut self, a: &RawAnnounce) -> Result<AnnounceReply, String> {
-        let (reply, tid) = self.announce_exchange(a);
+        self.try_announce_url(a, b"")
+    }
+
+    /// An announce carrying `url_data` as BEP 41 URLData options (split in
+    /// 255-byte options, as clients do), e.g. `/PASSKEY/announce`.
+    pub fn try_announce_url(
+        &mut self,
+        a: &RawAnnounce,
+        url_data: &[u8],
+    ) -> Result<AnnounceReply, String> {
+        let (reply, tid) = self.announce_exchange(a, url_data);
         assert!(reply.len() >= 8, "reply too short: {reply:?}");
         assert_eq!(u32_at(&reply, 4), tid);
         if u32_at(&reply, 0) == ACTION_ERROR {
@@ -179,7 +189,7 @@ impl Client {
     }
 
     /// Sends the announce; the reply and the transaction id it must carry.
-    fn announce_exchange(&mut self, a: &RawAnnounce) -> (Vec<u8>, u32) {
+    fn announce_exchange(&mut self, a: &RawAnnounce, url_data: &[u8]) -> (Vec<u8>, u32) {
         let tid = self.transaction();
         let mut p = Vec::with_capacity(98);
         p.extend_from_slice(&self.connection_id.to_be_bytes()); //  0..8  connection id
@@ -196,6 +206,11 @@ impl Client {
         p.extend_from_slice(&a.num_want.to_be_bytes()); // 92..96 num_want (-1: default)
         p.extend_from_slice(&a.port.to_be_bytes()); // 96..98 port
         assert_eq!(p.len(), 98);
+        for chunk in url_data.chunks(255) {
+            p.push(2); // URLData
+            p.push(chunk.len() as u8);
+            p.extend_from_slice(chunk);
+        }
         (self.exchange(&p), tid)
     }
 

@@ -6,11 +6,14 @@
 //! - `GET|POST /api/approval/torrents`, `GET|POST /api/approval/clients`
 //!   ([`approval`]): the approval lists, and runtime changes to them;
 //! - `GET /api/swarms/<info hash>` ([`swarms`]): one swarm's counts and peers;
-//! - `POST /api/gc` ([`gc`]): a garbage collection now.
+//! - `POST /api/gc` ([`gc`]): a garbage collection now;
+//! - `/api/private`, `/api/users/<id>`, `/api/torrents/<id>` ([`private`]):
+//!   private tracking's users, torrents and switches.
 
 mod approval;
 mod auth;
 mod gc;
+mod private;
 mod reply;
 mod swarms;
 
@@ -23,6 +26,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use crate::middleware::Tracker;
 use crate::middleware::approvals::ListKind;
+use crate::private::service::PrivateState;
 use crate::server::gc::Collector;
 use approval::Kind;
 use reply::{ApiError, ApiResult};
@@ -32,6 +36,7 @@ pub struct Admin {
     token: auth::Token,
     tracker: Arc<Tracker>,
     collector: Arc<Collector>,
+    private: Option<Arc<PrivateState>>,
 }
 
 impl Admin {
@@ -40,7 +45,13 @@ impl Admin {
             token: auth::Token::new(token),
             tracker,
             collector,
+            private: None,
         }
+    }
+
+    /// Serves the private tracking endpoints too.
+    pub fn with_private(self, private: Option<Arc<PrivateState>>) -> Admin {
+        Admin { private, ..self }
     }
 
     /// Answers one `/api/...` request. The token is checked first, so
@@ -69,6 +80,19 @@ impl Admin {
     {
         let (parts, body) = request.into_parts();
         let (method, path) = (&parts.method, parts.uri.path());
+        if path.starts_with("/api/private")
+            || path.starts_with("/api/users/")
+            || path.starts_with("/api/torrents/")
+        {
+            return private::route(self.private.as_deref(), method, path, body)
+                .await
+                .unwrap_or_else(|| {
+                    Err(ApiError::new(
+                        StatusCode::NOT_FOUND,
+                        format!("no such endpoint: {path}"),
+                    ))
+                });
+        }
         let chain = self.tracker.chain();
         let approvals = self.tracker.approvals();
         match path {
