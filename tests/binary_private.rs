@@ -338,3 +338,36 @@ fn the_admin_api_changes_passkeys_and_refuses_clashes() {
         (Some(3), Some(1))
     );
 }
+
+/// dist/private.yaml is a configuration the binary accepts (with its token
+/// file made, as an operator would), and means what its comments say.
+#[test]
+fn the_shipped_private_example_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, "0123456789abcdef0123456789abcdef\n").unwrap();
+    let yaml = include_str!("../dist/private.yaml")
+        .replace("/etc/chihaya/admin-token", token.to_str().unwrap());
+    let config = chihaya::config::Config::parse(&yaml).unwrap();
+    let private = config.private.expect("a private section");
+    assert!(private.database.starts_with("postgres://"));
+    assert_eq!(private.flush_interval, std::time::Duration::from_secs(3));
+    let file = support::write_config(&yaml);
+    let out = support::run_to_end(&["check-config", file.path.to_str().unwrap()]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("postgres://chihaya:<redacted>@127.0.0.1:5432/tracker"),
+        "{}",
+        out.stdout
+    );
+    // Without a passkey route the HTTP frontend could never authenticate.
+    let no_route = yaml.replace("/:passkey/announce", "/announce");
+    let err = chihaya::config::Config::parse(&no_route).unwrap_err().0;
+    assert!(
+        err.starts_with(
+            "chihaya.http.announce_routes: private tracking needs a route with a :passkey segment"
+        ),
+        "{err}"
+    );
+}
