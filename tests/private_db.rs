@@ -585,6 +585,14 @@ fn entry(user: i64, torrent: i64, up: u64, at: i64) -> Entry {
     }
 }
 
+/// The flusher's log lines in the test's output (shown when a test fails).
+fn show_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("chihaya=debug")
+        .with_test_writer()
+        .try_init();
+}
+
 async fn wait_until<F: FnMut() -> bool>(limit: Duration, what: &str, mut done: F) {
     let deadline = Instant::now() + limit;
     while !done() {
@@ -608,6 +616,7 @@ fn journal_files(dir: &std::path::Path) -> usize {
 }
 
 async fn the_flusher_writes_the_ledger_and_flushes_on_stop(f: Fixture) {
+    show_logs();
     f.db.upsert_user(&user(1, "one")).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let journal = Journal::open(dir.path()).unwrap();
@@ -652,6 +661,7 @@ async fn the_flusher_writes_the_ledger_and_flushes_on_stop(f: Fixture) {
 /// back every one lands, exactly once, in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_batches_wait_in_the_journal_and_land_once() {
+    show_logs();
     let mut f = Fixture::postgres().await;
     f.db.upsert_user(&user(1, "one")).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -708,6 +718,7 @@ async fn postgres_down_batches_wait_in_the_journal_and_land_once() {
 /// nothing journaled: the replay at the next start applies it once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_during_an_outage_is_replayed_exactly_once() {
+    show_logs();
     let mut f = Fixture::postgres().await;
     f.db.upsert_user(&user(1, "one")).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -748,6 +759,58 @@ async fn a_crash_during_an_outage_is_replayed_exactly_once() {
     assert_eq!(f.totals(1).await[0], 107);
     assert_eq!(flusher::replay(&journal, &db).await.unwrap(), 0);
     assert_eq!(f.totals(1).await[0], 107);
+}
+
+/// A stop while PostgreSQL is down is bounded, and leaves the last batch
+/// journaled for the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_during_an_outage_leaves_the_batches_journaled() {
+    show_logs();
+    let mut f = Fixture::postgres().await;
+    f.db.upsert_user(&user(1, "one")).await.unwrap();
+    f.server().stop();
+    let dir = tempfile::tempdir().unwrap();
+    let ledger = Arc::new(Ledger::default());
+    let status = Arc::new(FlushStatus::default());
+    let stop = CancellationToken::new();
+    let task = flusher::spawn(
+        ledger.clone(),
+        f.db.clone(),
+        Journal::open(dir.path()).unwrap(),
+        &short_intervals(),
+        status.clone(),
+        stop.clone(),
+    );
+    ledger.record(UserId(1), TorrentId(1), entry(1, 1, 40, 1));
+    wait_until(Duration::from_secs(20), "a batch journaled", || {
+        journal_files(dir.path()) == 1
+    })
+    .await;
+    // Recorded right before the stop: journaled by the last drain.
+    ledger.record(UserId(1), TorrentId(1), entry(1, 1, 2, 2));
+    let stopping = Instant::now();
+    stop.cancel();
+    tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("the flusher stops")
+        .unwrap();
+    // The shutdown budget (3 s) plus a journal write, with room for a loaded machine.
+    assert!(
+        stopping.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        stopping.elapsed()
+    );
+    assert_eq!(journal_files(dir.path()), 2);
+    assert_eq!(status.committed_batches.load(Ordering::Relaxed), 0);
+
+    f.server().start();
+    let journal = Journal::open(dir.path()).unwrap();
+    assert_eq!(flusher::replay(&journal, &f.db).await.unwrap(), 2);
+    assert_eq!(f.totals(1).await[0], 42);
+    assert_eq!(
+        f.db.load_peers(0).await.unwrap(),
+        vec![peer(key(1, 1, 1), 2, 2)]
+    );
 }
 
 /// The embedded default: the file and its directory entry are made on first
