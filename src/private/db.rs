@@ -32,8 +32,9 @@ use crate::protocol::{InfoHash, PeerId};
 pub const CHUNK_ROWS: usize = 500;
 
 /// How long a query waits for a connection before the database counts as
-/// unavailable.
-const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+/// unavailable. sqlx keeps retrying a refused connection until then, so a
+/// quick restart of the server is not even noticed.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// SQLite: how long a writer waits for another's lock before giving up.
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -629,12 +630,13 @@ fn peer_from_row(row: &AnyRow) -> Result<PeerRow, String> {
 fn classify(backend: Backend, e: sqlx::Error) -> DbError {
     use sqlx::Error as E;
     match e {
-        E::Io(_)
-        | E::Tls(_)
-        | E::Protocol(_)
-        | E::PoolTimedOut
-        | E::PoolClosed
-        | E::WorkerCrashed => DbError::Unavailable(e.to_string()),
+        E::PoolTimedOut => DbError::Unavailable(format!(
+            "no connection within {ACQUIRE_TIMEOUT:?} (the server refuses or does not answer, \
+             or every connection is busy)"
+        )),
+        E::Io(_) | E::Tls(_) | E::Protocol(_) | E::PoolClosed | E::WorkerCrashed => {
+            DbError::Unavailable(e.to_string())
+        }
         E::Database(db) => {
             if db.kind() == sqlx::error::ErrorKind::UniqueViolation {
                 let what = db.constraint().unwrap_or(db.message()).to_string();

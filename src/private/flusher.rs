@@ -12,6 +12,12 @@
 //!
 //! A batch whose journal write failed (disk full) stays in memory, is still
 //! sent to the database, and its journal write is retried every interval.
+//! Journaled batches behind the one being applied are not kept in memory:
+//! they are read back from the journal when their turn comes, so an outage
+//! of hours costs disk, not memory.
+//!
+//! On stop: one last drain and journal write, then at most a few seconds of
+//! trying the database; whatever is left stays journaled for the next start.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -34,7 +40,7 @@ use crate::config::private::PrivateConfig;
 const APPLY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a stop waits for the database before leaving the rest journaled.
-const SHUTDOWN_BUDGET: Duration = Duration::from_secs(5);
+const SHUTDOWN_BUDGET: Duration = Duration::from_secs(3);
 
 /// What the flusher has done, for metrics and the stats page.
 #[derive(Debug, Default)]
@@ -62,35 +68,49 @@ fn journal_error(e: std::io::Error) -> DbError {
     DbError::Other(format!("private journal: {e}"))
 }
 
+/// Runs blocking journal work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> std::io::Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+}
+
 /// Before serving: applies every journaled batch, in order, and removes it.
 /// A batch that had committed before the crash is found applied and changes
-/// nothing. Returns how many batches were replayed; stops at the first
-/// database error (the rest stay journaled).
+/// nothing; an unreadable file is set aside (`*.corrupt`) and skipped.
+/// Returns how many batches were replayed; stops at the first database error
+/// (the rest stay journaled, and [`spawn`] picks them up). Batches are read
+/// one at a time, so a long journal is never all in memory.
 pub async fn replay(journal: &Journal, db: &Database) -> Result<usize, DbError> {
     let j = journal.clone();
-    let batches = tokio::task::spawn_blocking(move || j.load())
-        .await
-        .map_err(|e| DbError::Other(e.to_string()))?
-        .map_err(journal_error)?;
-    let mut already = 0;
-    for batch in &batches {
-        if db.apply(batch).await? == Applied::AlreadyApplied {
+    let ids = blocking(move || j.pending()).await.map_err(journal_error)?;
+    let (mut replayed, mut already) = (0, 0);
+    for id in ids {
+        let j = journal.clone();
+        let batch = match blocking(move || j.read(id)).await {
+            Ok(batch) => batch,
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => continue,
+            Err(e) => return Err(journal_error(e)),
+        };
+        if db.apply(&batch).await? == Applied::AlreadyApplied {
             already += 1;
         }
-        let (j, id) = (journal.clone(), batch.id);
-        tokio::task::spawn_blocking(move || j.remove(id))
+        let j = journal.clone();
+        blocking(move || j.remove(id))
             .await
-            .map_err(|e| DbError::Other(e.to_string()))?
             .map_err(journal_error)?;
+        replayed += 1;
     }
-    if !batches.is_empty() {
+    if replayed > 0 {
         info!(
-            replayed = batches.len(),
+            replayed,
             already_applied = already,
             "private: journal replayed"
         );
     }
-    Ok(batches.len())
+    Ok(replayed)
 }
 
 /// Starts the flush loop; it stops (after a last flush) when `shutdown` is
@@ -113,16 +133,31 @@ pub fn spawn(
         interval: config.flush_interval,
         max_backoff: config.max_retry_backoff.max(config.flush_interval),
         backoff: config.flush_interval,
+        attempt_started: Instant::now(),
         outage: None,
         journal_failing: false,
     };
     tokio::spawn(flusher.run(shutdown))
 }
 
+/// A batch waiting for the database.
 struct Queued {
-    batch: Arc<Batch>,
+    id: BatchId,
+    /// In memory until journaled; then only the front keeps it, the rest are
+    /// read back from the journal when their turn comes, so a long outage
+    /// costs disk, not memory.
+    body: Option<Arc<Batch>>,
     journaled: bool,
 }
+
+/// Why an attempt on the front batch did not land.
+enum Failure {
+    Db(DbError),
+    /// Its journal file no longer reads as a batch (set aside): skipped.
+    Unreadable(std::io::Error),
+}
+
+type Attempt = JoinHandle<Result<Applied, Failure>>;
 
 struct Flusher {
     ledger: Arc<Ledger>,
@@ -134,30 +169,31 @@ struct Flusher {
     interval: Duration,
     max_backoff: Duration,
     backoff: Duration,
-    /// Since when the database has been failing, and the first error.
+    /// When the attempt in flight started.
+    attempt_started: Instant,
+    /// Since when the database has been failing (the start of the first
+    /// failed attempt).
     outage: Option<Instant>,
     journal_failing: bool,
 }
 
-type Attempt = JoinHandle<Result<Applied, DbError>>;
-
 impl Flusher {
     async fn run(mut self, shutdown: CancellationToken) {
         let journal = self.journal.clone();
-        match tokio::task::spawn_blocking(move || journal.load()).await {
-            Ok(Ok(left)) => {
+        match blocking(move || journal.pending()).await {
+            Ok(left) => {
                 if !left.is_empty() {
                     info!(
                         batches = left.len(),
                         "private: batches left in the journal go first"
                     );
                 }
-                self.queue.extend(left.into_iter().map(|b| Queued {
-                    batch: Arc::new(b),
+                self.queue.extend(left.into_iter().map(|id| Queued {
+                    id,
+                    body: None,
                     journaled: true,
                 }));
             }
-            Ok(Err(e)) => error!(error = %e, "private: cannot read the journal"),
             Err(e) => error!(error = %e, "private: cannot read the journal"),
         }
         let mut ticker = tokio::time::interval_at(Instant::now() + self.interval, self.interval);
@@ -191,16 +227,29 @@ impl Flusher {
             .store(self.queue.len() as u64, Ordering::Relaxed);
     }
 
-    /// Starts applying the oldest batch, if any.
-    fn start_front(&self) -> Option<Attempt> {
-        let batch = self.queue.front()?.batch.clone();
-        let db = self.db.clone();
+    /// Starts applying the oldest batch, if any (read back from the journal
+    /// if it is not in memory).
+    fn start_front(&mut self) -> Option<Attempt> {
+        let front = self.queue.front()?;
+        let (id, body) = (front.id, front.body.clone());
+        let (db, journal) = (self.db.clone(), self.journal.clone());
+        self.attempt_started = Instant::now();
         Some(tokio::spawn(async move {
+            let batch = match body {
+                Some(batch) => batch,
+                None => match blocking(move || journal.read(id)).await {
+                    Ok(batch) => Arc::new(batch),
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        return Err(Failure::Unreadable(e));
+                    }
+                    Err(e) => return Err(Failure::Db(journal_error(e))),
+                },
+            };
             match tokio::time::timeout(APPLY_TIMEOUT, db.apply(&batch)).await {
-                Ok(result) => result,
-                Err(_) => Err(DbError::Unavailable(format!(
+                Ok(result) => result.map_err(Failure::Db),
+                Err(_) => Err(Failure::Db(DbError::Unavailable(format!(
                     "no answer within {APPLY_TIMEOUT:?}"
-                ))),
+                )))),
             }
         }))
     }
@@ -211,7 +260,8 @@ impl Flusher {
         let batch = self.ledger.drain(BatchId::random(), now_unix());
         if !batch.is_empty() {
             self.queue.push_back(Queued {
-                batch: Arc::new(batch),
+                id: batch.id,
+                body: Some(Arc::new(batch)),
                 journaled: false,
             });
         }
@@ -220,15 +270,22 @@ impl Flusher {
     }
 
     /// Journals unjournaled batches oldest first, stopping at a failure so
-    /// the journal's order stays the queue's.
+    /// the journal's order stays the queue's. A journaled batch behind the
+    /// front lets go of its body.
     async fn journal_pending(&mut self) {
-        for queued in self.queue.iter_mut().filter(|q| !q.journaled) {
-            let (journal, batch) = (self.journal.clone(), queued.batch.clone());
-            let written = tokio::task::spawn_blocking(move || journal.append(&batch))
-                .await
-                .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-            match written {
-                Ok(()) => queued.journaled = true,
+        for (i, queued) in self.queue.iter_mut().enumerate() {
+            if queued.journaled {
+                continue;
+            }
+            let journal = self.journal.clone();
+            let batch = queued.body.clone().expect("unjournaled batches are held");
+            match blocking(move || journal.append(&batch)).await {
+                Ok(()) => {
+                    queued.journaled = true;
+                    if i > 0 {
+                        queued.body = None;
+                    }
+                }
                 Err(e) => {
                     self.status.journal_errors.fetch_add(1, Ordering::Relaxed);
                     if !self.journal_failing {
@@ -253,24 +310,18 @@ impl Flusher {
     /// retry if it failed.
     async fn settle(
         &mut self,
-        result: Result<Result<Applied, DbError>, tokio::task::JoinError>,
+        result: Result<Result<Applied, Failure>, tokio::task::JoinError>,
     ) -> Option<Instant> {
-        let result = result.unwrap_or_else(|e| Err(DbError::Other(e.to_string())));
+        let result = result.unwrap_or_else(|e| Err(Failure::Db(DbError::Other(e.to_string()))));
         match result {
             Ok(applied) => {
                 let done = self.queue.pop_front().expect("an attempt is on the front");
                 if applied == Applied::AlreadyApplied {
-                    debug!(
-                        batch = done.batch.id.0,
-                        "private: batch was already applied"
-                    );
+                    debug!(batch = done.id.0, "private: batch was already applied");
                 }
                 if done.journaled {
-                    let (journal, id) = (self.journal.clone(), done.batch.id);
-                    let removed = tokio::task::spawn_blocking(move || journal.remove(id))
-                        .await
-                        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
-                    if let Err(e) = removed {
+                    let journal = self.journal.clone();
+                    if let Err(e) = blocking(move || journal.remove(done.id)).await {
                         // Harmless: a replay finds the batch applied.
                         warn!(error = %e, "private: cannot remove a committed batch from the journal");
                     }
@@ -292,7 +343,17 @@ impl Flusher {
                 self.publish();
                 None
             }
-            Err(e) => {
+            Err(Failure::Unreadable(e)) => {
+                let lost = self.queue.pop_front().expect("an attempt is on the front");
+                error!(
+                    batch = lost.id.0,
+                    error = %e,
+                    "private: a journaled batch no longer reads back; skipped"
+                );
+                self.publish();
+                None
+            }
+            Err(Failure::Db(e)) => {
                 self.status.failed_attempts.fetch_add(1, Ordering::Relaxed);
                 if self.outage.is_none() {
                     error!(
@@ -300,7 +361,7 @@ impl Flusher {
                         pending = self.queue.len(),
                         "private: cannot write to the database; batches kept in the journal and retried"
                     );
-                    self.outage = Some(Instant::now());
+                    self.outage = Some(self.attempt_started);
                 } else {
                     debug!(error = %e, retry_in = ?self.backoff, "private: database still failing");
                 }

@@ -113,25 +113,10 @@ impl Journal {
         let known = self.inner.files.lock().remove(&id);
         let path = match known {
             Some(path) => path,
-            None => {
-                let tail = format!("-{:016x}{SUFFIX}", id.0);
-                let mut found = None;
-                for entry in fs::read_dir(&self.inner.dir)? {
-                    let entry = entry?;
-                    if entry
-                        .file_name()
-                        .to_str()
-                        .is_some_and(|n| n.ends_with(&tail))
-                    {
-                        found = Some(entry.path());
-                        break;
-                    }
-                }
-                match found {
-                    Some(path) => path,
-                    None => return Ok(()),
-                }
-            }
+            None => match self.find(id)? {
+                Some(path) => path,
+                None => return Ok(()),
+            },
         };
         match fs::remove_file(&path) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
@@ -139,44 +124,95 @@ impl Journal {
         }
     }
 
-    /// Every batch still journaled, in creation order. A file that does not
-    /// read as a batch is renamed `*.corrupt` (kept for a person to look at)
-    /// with a warning and skipped.
-    pub fn load(&self) -> io::Result<Vec<Batch>> {
-        let mut names: Vec<(u64, String)> = Vec::new();
+    /// The ids of the batches still journaled, in creation order, read
+    /// from the file names alone (so a long journal is never all in memory).
+    pub fn pending(&self) -> io::Result<Vec<BatchId>> {
+        let mut found: Vec<(u64, BatchId, PathBuf)> = Vec::new();
         for entry in fs::read_dir(&self.inner.dir)? {
             let entry = entry?;
-            if let Some(name) = entry.file_name().to_str()
-                && let Some(seq) = sequence(name)
-            {
-                names.push((seq, name.to_string()));
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            let Some(seq) = sequence(name) else { continue };
+            let Some(id) = name
+                .strip_suffix(SUFFIX)
+                .and_then(|stem| stem.split_once('-'))
+                .and_then(|(_, hex)| u64::from_str_radix(hex, 16).ok())
+            else {
+                continue;
+            };
+            found.push((seq, BatchId(id as i64), entry.path()));
+        }
+        found.sort();
+        let mut files = self.inner.files.lock();
+        Ok(found
+            .into_iter()
+            .map(|(_, id, path)| {
+                files.insert(id, path);
+                id
+            })
+            .collect())
+    }
+
+    /// One journaled batch. A file that does not read as a batch is renamed
+    /// `*.corrupt` (kept for a person to look at) with a warning, and the
+    /// error is `InvalidData`.
+    pub fn read(&self, id: BatchId) -> io::Result<Batch> {
+        let known = self.inner.files.lock().get(&id).cloned();
+        let path = match known {
+            Some(path) => path,
+            None => self
+                .find(id)?
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such batch"))?,
+        };
+        let parsed = fs::read(&path)
+            .and_then(|bytes| serde_json::from_slice::<Batch>(&bytes).map_err(io::Error::other));
+        match parsed {
+            Ok(batch) => Ok(batch),
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Err(error),
+            Err(error) => {
+                self.inner.files.lock().remove(&id);
+                let mut aside = path.clone().into_os_string();
+                aside.push(CORRUPT_SUFFIX);
+                warn!(
+                    file = %path.display(),
+                    %error,
+                    "private journal: an unreadable batch file set aside as {}",
+                    Path::new(&aside).display()
+                );
+                fs::rename(&path, &aside)?;
+                Err(io::Error::new(io::ErrorKind::InvalidData, error))
             }
         }
-        names.sort();
-        let mut batches = Vec::with_capacity(names.len());
-        for (_, name) in names {
-            let path = self.inner.dir.join(&name);
-            let parsed = fs::read(&path).and_then(|bytes| {
-                serde_json::from_slice::<Batch>(&bytes).map_err(io::Error::other)
-            });
-            match parsed {
-                Ok(batch) => {
-                    self.inner.files.lock().insert(batch.id, path);
-                    batches.push(batch);
-                }
-                Err(error) => {
-                    let aside = self.inner.dir.join(format!("{name}{CORRUPT_SUFFIX}"));
-                    warn!(
-                        file = %path.display(),
-                        %error,
-                        "private journal: an unreadable batch file set aside as {}",
-                        aside.display()
-                    );
-                    fs::rename(&path, &aside)?;
-                }
+    }
+
+    /// Every batch still journaled, in creation order; unreadable files are
+    /// set aside as [`Journal::read`] does, and skipped.
+    pub fn load(&self) -> io::Result<Vec<Batch>> {
+        let mut batches = Vec::new();
+        for id in self.pending()? {
+            match self.read(id) {
+                Ok(batch) => batches.push(batch),
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(batches)
+    }
+
+    /// The file of a batch this handle has not seen, by its name.
+    fn find(&self, id: BatchId) -> io::Result<Option<PathBuf>> {
+        let tail = format!("-{:016x}{SUFFIX}", id.0);
+        for entry in fs::read_dir(&self.inner.dir)? {
+            let entry = entry?;
+            if entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.ends_with(&tail) && sequence(n).is_some())
+            {
+                return Ok(Some(entry.path()));
+            }
+        }
+        Ok(None)
     }
 }
 

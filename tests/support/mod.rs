@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod http;
 pub mod ops;
+pub mod postgres;
 pub mod private;
 pub mod redis;
 pub mod udp;
