@@ -47,8 +47,12 @@ fn journaled(journal: &Path, user: i64) -> Option<(u64, u64)> {
     files.iter().rev().find_map(|f| {
         let batch: serde_json::Value = serde_json::from_slice(&std::fs::read(f).ok()?).ok()?;
         batch["peers"].as_array()?.iter().find_map(|row| {
-            (row["key"]["user"] == user)
-                .then(|| (row["uploaded"].as_u64().unwrap(), row["downloaded"].as_u64().unwrap()))
+            (row["key"]["user"] == user).then(|| {
+                (
+                    row["uploaded"].as_u64().unwrap(),
+                    row["downloaded"].as_u64().unwrap(),
+                )
+            })
         })
     })
 }
@@ -72,49 +76,86 @@ fn database_down_then_kill_9_then_everything_back_counts_every_delta_once() {
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("journal");
     let port = support::free_port("127.0.0.1");
-    let (alice, dave): (IpAddr, IpAddr) = ("127.0.0.1".parse().unwrap(), "127.0.0.4".parse().unwrap());
+    let (alice, dave): (IpAddr, IpAddr) =
+        ("127.0.0.1".parse().unwrap(), "127.0.0.4".parse().unwrap());
 
     let mut t = PrivateTracker::start_on(port, &database, &journal, "200ms");
     t.add_user(1, "alicekey", "");
     t.add_user(2, "davekey", "");
     t.add_torrent(10, HASH, "");
-    t.announce(alice, "alicekey", &http(1, 0, 0, 0, "started")).peers();
-    t.announce(dave, "davekey", &http(2, 0, 0, 1000, "started")).peers();
-    t.announce(alice, "alicekey", &http(1, 100, 0, 0, "")).peers();
-    t.announce(dave, "davekey", &http(2, 0, 100, 900, "")).peers();
-    expect(&database, USERS, vec![vec![1, 100, 0, 100, 0], vec![2, 0, 100, 0, 100]]);
+    t.announce(alice, "alicekey", &http(1, 0, 0, 0, "started"))
+        .peers();
+    t.announce(dave, "davekey", &http(2, 0, 0, 1000, "started"))
+        .peers();
+    t.announce(alice, "alicekey", &http(1, 100, 0, 0, ""))
+        .peers();
+    t.announce(dave, "davekey", &http(2, 0, 100, 900, ""))
+        .peers();
+    expect(
+        &database,
+        USERS,
+        vec![vec![1, 100, 0, 100, 0], vec![2, 0, 100, 0, 100]],
+    );
 
     // The database goes away; clients go on announcing.
     pg.stop();
     for step in 1..=4u64 {
         let moved = 100 + step * 100;
-        t.announce(alice, "alicekey", &http(1, moved, 0, 0, "")).peers();
-        t.announce(dave, "davekey", &http(2, 0, moved, 1000 - moved, "")).peers();
+        t.announce(alice, "alicekey", &http(1, moved, 0, 0, ""))
+            .peers();
+        t.announce(dave, "davekey", &http(2, 0, moved, 1000 - moved, ""))
+            .peers();
         std::thread::sleep(Duration::from_millis(250));
     }
     // What was announced is on disk before the kill (the batches pile up there).
     wait_journaled(&journal, 1, (500, 0));
     wait_journaled(&journal, 2, (0, 500));
     let (_, state) = t.api("GET", "/api/private", None);
-    assert!(state["flush"]["pending_batches"].as_u64() >= Some(1), "{state}");
+    assert!(
+        state["flush"]["pending_batches"].as_u64() >= Some(1),
+        "{state}"
+    );
     t.running.signal(9);
     t.running.wait_exit(support::STOP).expect("killed");
 
     // The tracker comes back first and waits for its database ...
-    let running = Running::start(Some(write_config(&config(port, &database, &journal, "200ms"))), &[]);
+    let running = Running::start(
+        Some(write_config(&config(port, &database, &journal, "200ms"))),
+        &[],
+    );
     running.wait_log("private database unavailable; waiting for it before serving");
     // ... which comes back: the journal is replayed, exactly once.
     pg.start();
     let t = PrivateTracker::wait_up(running, port);
-    t.running.wait_log("private journal replayed into the database");
+    t.running
+        .wait_log("private journal replayed into the database");
     let users = query(&database, USERS);
-    assert_eq!(users, vec![vec![1, 500, 0, 500, 0], vec![2, 0, 500, 0, 500]], "right after the replay\n{}", t.running.stderr());
-    assert_eq!(std::fs::read_dir(&journal).unwrap().count(), 0, "the journal is empty once replayed");
+    assert_eq!(
+        users,
+        vec![vec![1, 500, 0, 500, 0], vec![2, 0, 500, 0, 500]],
+        "right after the replay\n{}",
+        t.running.stderr()
+    );
+    assert_eq!(
+        std::fs::read_dir(&journal).unwrap().count(),
+        0,
+        "the journal is empty once replayed"
+    );
 
     // And the clients carry on from the restored baselines.
-    t.announce(dave, "davekey", &http(2, 0, 1000, 0, "completed")).peers();
-    t.announce(alice, "alicekey", &http(1, 1000, 0, 0, "stopped")).peers();
-    expect(&database, USERS, vec![vec![1, 1000, 0, 1000, 0], vec![2, 0, 1000, 0, 1000]]);
-    expect(&database, "SELECT user_id, torrent_id FROM snatches", vec![vec![2, 10]]);
+    t.announce(dave, "davekey", &http(2, 0, 1000, 0, "completed"))
+        .peers();
+    t.announce(alice, "alicekey", &http(1, 1000, 0, 0, "stopped"))
+        .peers();
+    expect(
+        &database,
+        USERS,
+        vec![vec![1, 1000, 0, 1000, 0], vec![2, 0, 1000, 0, 1000]],
+    );
+    expect(
+        &database,
+        "SELECT user_id, torrent_id FROM snatches",
+        vec![vec![2, 10]],
+    );
     expect(&database, "SELECT user_id FROM peers", vec![vec![2]]);
 }
