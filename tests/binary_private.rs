@@ -371,3 +371,44 @@ fn the_shipped_private_example_is_valid() {
         "{err}"
     );
 }
+
+/// A hybrid torrent is announced under both of its hashes with the same
+/// counters (libtorrent does this): one torrent, one account, nothing twice.
+#[test]
+fn both_hashes_of_a_hybrid_torrent_are_one_account() {
+    let site = site();
+    let t = PrivateTracker::start(&site.database, &site.journal, "200ms");
+    register(&t);
+    let v2 = [0x44; 20];
+    let v2_hex: String = v2.iter().map(|b| format!("{b:02x}")).collect();
+    t.add_torrent(12, [0x55; 20], &format!(", \"info_hash_v2\": \"{v2_hex}\""));
+    let me = ip("127.0.0.1");
+    for (up, event) in [(0, "started"), (700, "")] {
+        for hash in [[0x55; 20], v2] {
+            let a = Http {
+                info_hash: hash,
+                ..http(1, up, 0, 0, event)
+            };
+            t.announce(me, "alicekey", &a).peers();
+        }
+    }
+    expect(
+        &site.database,
+        "SELECT user_id, torrent_id, raw_uploaded, announces FROM transfers",
+        vec![vec![1, 12, 700, 4]],
+    );
+    // The accounting is visible to Prometheus too.
+    let (status, _, metrics) = support::admin::request(t.ops, "GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    for line in [
+        "chihaya_private_users 3",
+        "chihaya_private_torrents 3",
+        "chihaya_private_batches_pending 0",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line:?} in\n{metrics}");
+    }
+    assert!(
+        metrics.contains("chihaya_private_batches_committed_total "),
+        "{metrics}"
+    );
+}

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::{Tracker, run_bounded};
 use serde_json::Value;
+use support::postgres::PostgresServer;
 use support::private::{PrivateTracker, query_until};
 
 /// Debian's interpreter: the python3 first on PATH may be a build that cannot
@@ -212,9 +213,12 @@ fn udp_ipv6() {
 /// A private tracker: seeder and leecher are two users with their own
 /// passkeys in their announce URLs, the site registers the torrent through
 /// the admin API, and the database ends up with what libtorrent moved.
-fn private_swarm(via: Via) {
+fn private_swarm(via: Via, postgres: Option<&PostgresServer>) {
     let dir = tempfile::tempdir().unwrap();
-    let database = format!("sqlite://{}", dir.path().join("tracker.sqlite").display());
+    let database = match postgres {
+        Some(pg) => pg.create_database(),
+        None => format!("sqlite://{}", dir.path().join("tracker.sqlite").display()),
+    };
     let t = PrivateTracker::start(&database, &dir.path().join("journal"), "200ms");
     t.add_user(1, "seederkey", "");
     t.add_user(2, "leecherkey", "");
@@ -270,12 +274,14 @@ fn private_swarm(via: Via) {
     assert_eq!(snatches, vec![vec![2, 7]], "{context}");
 }
 
+/// PostgreSQL over HTTP, SQLite over UDP: both databases see a real client.
 #[test]
-fn private_http_ipv4() {
-    private_swarm(Via::Http);
+fn private_http_ipv4_postgres() {
+    let pg = PostgresServer::new();
+    private_swarm(Via::Http, Some(&pg));
 }
 
 #[test]
-fn private_udp_ipv4() {
-    private_swarm(Via::Udp);
+fn private_udp_ipv4_sqlite() {
+    private_swarm(Via::Udp, None);
 }
