@@ -412,3 +412,45 @@ fn both_hashes_of_a_hybrid_torrent_are_one_account() {
         "{metrics}"
     );
 }
+
+/// A site that writes users and torrents straight into the database, without
+/// the admin API: the periodic reload picks them up.
+#[test]
+fn rows_the_site_writes_itself_are_picked_up_by_the_periodic_reload() {
+    let site = site();
+    let port = support::free_port("127.0.0.1");
+    let yaml = support::private::config_with(
+        port,
+        &site.database,
+        &site.journal,
+        "200ms",
+        "    reload_interval: 300ms\n",
+    );
+    let running = support::Running::start(Some(support::write_config(&yaml)), &[]);
+    let t = PrivateTracker::wait_up(running, port);
+    let me = ip("127.0.0.1");
+    assert_eq!(
+        t.announce(me, "sitekey", &http(1, 0, 0, 0, "started")),
+        Reply::Failure("unknown passkey".into())
+    );
+    support::private::execute(
+        &site.database,
+        &[
+            "INSERT INTO users (id, passkey, can_leech, upload_multiplier, download_multiplier) VALUES (9, 'sitekey', 1, 1.0, 1.0)",
+            "INSERT INTO torrents (id, info_hash, freeleech, upload_multiplier, download_multiplier) VALUES (90, '1111111111111111111111111111111111111111', 'normal', 1.0, 1.0)",
+        ],
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match t.announce(me, "sitekey", &http(1, 0, 0, 0, "started")) {
+            Reply::Peers(_) => break,
+            Reply::Failure(reason) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "still refused: {reason}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    }
+}

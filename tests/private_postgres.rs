@@ -127,8 +127,7 @@ fn database_down_then_kill_9_then_everything_back_counts_every_delta_once() {
     // ... which comes back: the journal is replayed, exactly once.
     pg.start();
     let t = PrivateTracker::wait_up(running, port);
-    t.running
-        .wait_log("private journal replayed into the database");
+    t.running.wait_log("private: journal replayed");
     let users = query(&database, USERS);
     assert_eq!(
         users,

@@ -73,15 +73,10 @@ impl Private {
             )
         })?;
         let db = connect(config, stop).await?;
-        let replayed = flusher::replay(&journal, &db)
+        // Logs what it replayed itself.
+        flusher::replay(&journal, &db)
             .await
             .context("replaying the private journal into the database")?;
-        if replayed > 0 {
-            info!(
-                batches = replayed,
-                "private journal replayed into the database"
-            );
-        }
         let registry = Arc::new(Registry::default());
         reload(&registry, &db)
             .await

@@ -136,6 +136,12 @@ fn ops_addr(port: u16) -> SocketAddr {
 }
 
 pub fn config(port: u16, database: &str, journal: &Path, flush: &str) -> String {
+    config_with(port, database, journal, flush, "")
+}
+
+/// As [`config`], with `extra` (YAML lines, each indented by four spaces)
+/// added to the `private:` section.
+pub fn config_with(port: u16, database: &str, journal: &Path, flush: &str, extra: &str) -> String {
     let ops = ops_addr(port);
     format!(
         "chihaya:
@@ -155,7 +161,7 @@ pub fn config(port: u16, database: &str, journal: &Path, flush: &str) -> String 
     journal_path: \"{}\"
     flush_interval: {flush}
     max_retry_backoff: 1s
-",
+{extra}",
         journal.display()
     )
 }
@@ -230,4 +236,25 @@ pub fn query(database: &str, sql: &str) -> Vec<Vec<i64>> {
         pool.close().await;
         out
     })
+}
+
+/// Runs statements on the database as the site would (its own writes).
+pub fn execute(database: &str, statements: &[&str]) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(database)
+            .await
+            .unwrap_or_else(|e| panic!("cannot open {database}: {e}"));
+        for sql in statements {
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+        pool.close().await;
+    });
 }
