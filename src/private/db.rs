@@ -161,6 +161,17 @@ impl Database {
                 Backend::Postgres => 8,
             })
             .acquire_timeout(ACQUIRE_TIMEOUT);
+        // `sqlite::memory:` (tests): every connection would be a database of
+        // its own, and the last one closing would drop it.
+        let options = if backend == Backend::Sqlite && url.contains(":memory:") {
+            options
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            options
+        };
         let options = if backend == Backend::Sqlite {
             options.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -692,6 +703,24 @@ mod tests {
         assert_eq!(clamp(u64::MAX), i64::MAX);
         assert_eq!(clamp(7), 7);
         assert_eq!(counter(-5), 0);
+    }
+
+    #[tokio::test]
+    async fn an_in_memory_sqlite_database_is_one_database() {
+        let db = Database::connect("sqlite::memory:").await.unwrap();
+        let user = User {
+            id: UserId(1),
+            passkey: Passkey::new("k").unwrap(),
+            can_leech: false,
+            upload_multiplier: 1.0,
+            download_multiplier: 2.0,
+        };
+        db.upsert_user(&user).await.unwrap();
+        assert_eq!(db.load_users().await.unwrap(), vec![user]);
+        assert!(matches!(
+            Database::connect("mysql://x").await,
+            Err(DbError::Other(_))
+        ));
     }
 
     #[test]
