@@ -37,7 +37,9 @@ fn dial(addr: SocketAddr) -> TcpStream {
 /// Sends `request` as is and returns everything the server wrote before closing.
 fn raw(addr: SocketAddr, request: &[u8]) -> String {
     let mut stream = dial(addr);
-    stream.write_all(request).unwrap();
+    // A connection over the cap may be reset before the request is even
+    // written: that is an empty reply, not a test failure.
+    let _ = stream.write_all(request);
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
     String::from_utf8_lossy(&reply).into_owned()
