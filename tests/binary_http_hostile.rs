@@ -28,9 +28,9 @@ fn start(read_timeout: &str, extra: &str) -> (Running, SocketAddr) {
 
 fn dial(addr: SocketAddr) -> TcpStream {
     let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
+    // Fails with the reset itself when a connection over the cap was
+    // already reset; reading then says so.
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
     stream
 }
 
