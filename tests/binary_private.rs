@@ -7,7 +7,7 @@ mod support;
 
 use std::net::{IpAddr, SocketAddr};
 
-use support::private::{Http, PrivateTracker, Reply, query, query_until};
+use support::private::{Http, PrivateTracker, Reply, USER_TOTALS, expect, query};
 use support::udp::{Client, RawAnnounce};
 
 const HASH: [u8; 20] = [0x11; 20];
@@ -18,15 +18,7 @@ fn ip(text: &str) -> IpAddr {
 }
 
 fn http(peer: u8, uploaded: u64, downloaded: u64, left: u64, event: &'static str) -> Http {
-    Http {
-        info_hash: HASH,
-        peer_id: [peer; 20],
-        port: 6000 + peer as u16,
-        uploaded,
-        downloaded,
-        left,
-        event,
-    }
+    support::private::http(HASH, peer, (uploaded, downloaded, left), event)
 }
 
 struct Site {
@@ -53,15 +45,6 @@ fn register(t: &PrivateTracker) {
     t.add_user(3, "davekey", "");
     t.add_torrent(10, HASH, "");
     t.add_torrent(11, FREE_HASH, ", \"freeleech\": \"free\"");
-}
-
-/// (id, uploaded, downloaded, raw_uploaded, raw_downloaded) of every user.
-const USER_TOTALS: &str =
-    "SELECT id, uploaded, downloaded, raw_uploaded, raw_downloaded FROM users ORDER BY id";
-
-/// What the database ends with (polled, bounded; see [`query_until`]).
-fn expect(database: &str, sql: &str, want: Vec<Vec<i64>>) {
-    assert_eq!(query_until(database, sql, &want), want, "{sql}");
 }
 
 #[test]

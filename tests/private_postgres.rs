@@ -10,28 +10,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use support::postgres::PostgresServer;
-use support::private::{Http, PrivateTracker, config, query, query_until};
+use support::private::{Http, PrivateTracker, USER_TOTALS, config, expect, query};
 use support::{Running, write_config};
 
 const HASH: [u8; 20] = [0x33; 20];
 
 fn http(peer: u8, uploaded: u64, downloaded: u64, left: u64, event: &'static str) -> Http {
-    Http {
-        info_hash: HASH,
-        peer_id: [peer; 20],
-        port: 6000 + peer as u16,
-        uploaded,
-        downloaded,
-        left,
-        event,
-    }
-}
-
-const USERS: &str =
-    "SELECT id, uploaded, downloaded, raw_uploaded, raw_downloaded FROM users ORDER BY id";
-
-fn expect(database: &str, sql: &str, want: Vec<Vec<i64>>) {
-    assert_eq!(query_until(database, sql, &want), want, "{sql}");
+    support::private::http(HASH, peer, (uploaded, downloaded, left), event)
 }
 
 /// The (uploaded, downloaded) of user `user`'s session in the newest
@@ -93,7 +78,7 @@ fn database_down_then_kill_9_then_everything_back_counts_every_delta_once() {
         .peers();
     expect(
         &database,
-        USERS,
+        USER_TOTALS,
         vec![vec![1, 100, 0, 100, 0], vec![2, 0, 100, 0, 100]],
     );
 
@@ -128,7 +113,7 @@ fn database_down_then_kill_9_then_everything_back_counts_every_delta_once() {
     pg.start();
     let t = PrivateTracker::wait_up(running, port);
     t.running.wait_log("private: journal replayed");
-    let users = query(&database, USERS);
+    let users = query(&database, USER_TOTALS);
     assert_eq!(
         users,
         vec![vec![1, 500, 0, 500, 0], vec![2, 0, 500, 0, 500]],
@@ -148,7 +133,7 @@ fn database_down_then_kill_9_then_everything_back_counts_every_delta_once() {
         .peers();
     expect(
         &database,
-        USERS,
+        USER_TOTALS,
         vec![vec![1, 1000, 0, 1000, 0], vec![2, 0, 1000, 0, 1000]],
     );
     expect(

@@ -213,9 +213,9 @@ pub fn query_until(database: &str, sql: &str, want: &[Vec<i64>]) -> Vec<Vec<i64>
     }
 }
 
-/// Rows of integers from the database, read as the site would read it.
-pub fn query(database: &str, sql: &str) -> Vec<Vec<i64>> {
-    use sqlx::Row;
+/// Runs `work` on a fresh connection pool to `database`, on a runtime of
+/// its own (the tests are synchronous), and closes the pool.
+fn with_pool<T>(database: &str, work: impl AsyncFnOnce(&sqlx::AnyPool) -> T) -> T {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -225,36 +225,57 @@ pub fn query(database: &str, sql: &str) -> Vec<Vec<i64>> {
         let pool = sqlx::AnyPool::connect(database)
             .await
             .unwrap_or_else(|e| panic!("cannot open {database}: {e}"));
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-            .fetch_all(&pool)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-        let out = rows
-            .iter()
-            .map(|r| (0..r.len()).map(|i| r.get::<i64, _>(i)).collect())
-            .collect();
+        let out = work(&pool).await;
         pool.close().await;
         out
     })
 }
 
+/// Rows of integers from the database, read as the site would read it.
+pub fn query(database: &str, sql: &str) -> Vec<Vec<i64>> {
+    use sqlx::Row;
+    with_pool(database, async |pool| {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
+            .fetch_all(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        rows.iter()
+            .map(|r| (0..r.len()).map(|i| r.get::<i64, _>(i)).collect())
+            .collect()
+    })
+}
+
 /// Runs statements on the database as the site would (its own writes).
 pub fn execute(database: &str, statements: &[&str]) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(database)
-            .await
-            .unwrap_or_else(|e| panic!("cannot open {database}: {e}"));
+    with_pool(database, async |pool| {
         for sql in statements {
             sqlx::query(sqlx::AssertSqlSafe(sql.to_string()))
-                .execute(&pool)
+                .execute(pool)
                 .await
                 .unwrap_or_else(|e| panic!("{sql}: {e}"));
         }
-        pool.close().await;
-    });
+    })
+}
+
+/// (id, uploaded, downloaded, raw_uploaded, raw_downloaded) of every user.
+pub const USER_TOTALS: &str =
+    "SELECT id, uploaded, downloaded, raw_uploaded, raw_downloaded FROM users ORDER BY id";
+
+/// What the database ends with (polled, bounded; see [`query_until`]).
+pub fn expect(database: &str, sql: &str, want: Vec<Vec<i64>>) {
+    assert_eq!(query_until(database, sql, &want), want, "{sql}");
+}
+
+/// An HTTP announce of peer `peer` (peer_id all `peer`, port 6000 + peer).
+pub fn http(info_hash: [u8; 20], peer: u8, counters: (u64, u64, u64), event: &'static str) -> Http {
+    let (uploaded, downloaded, left) = counters;
+    Http {
+        info_hash,
+        peer_id: [peer; 20],
+        port: 6000 + u16::from(peer),
+        uploaded,
+        downloaded,
+        left,
+        event,
+    }
 }

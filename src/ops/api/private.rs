@@ -216,6 +216,15 @@ fn not_found(what: &str, id: i64) -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, format!("no {what} {id}"))
 }
 
+/// A DELETE's answer: 404 when neither the database nor the tracker had it.
+fn deleted(what: &str, id: i64, existed: bool) -> ApiResult {
+    if existed {
+        Ok(json(StatusCode::OK, &serde_json::json!({"deleted": id})))
+    } else {
+        Err(not_found(what, id))
+    }
+}
+
 async fn user<B>(state: &PrivateState, method: &Method, id: UserId, body: B) -> ApiResult
 where
     B: Body,
@@ -241,11 +250,7 @@ where
         Method::DELETE => {
             let existed = state.db.delete_user(id).await.map_err(db_error)?;
             let held = state.registry.remove_user(id).is_some();
-            if existed || held {
-                Ok(json(StatusCode::OK, &serde_json::json!({"deleted": id.0})))
-            } else {
-                Err(not_found("user", id.0))
-            }
+            deleted("user", id.0, existed || held)
         }
         _ => Err(ApiError::method(method, "GET, PUT, DELETE")),
     }
@@ -322,11 +327,7 @@ where
         Method::DELETE => {
             let existed = state.db.delete_torrent(id).await.map_err(db_error)?;
             let held = state.registry.remove_torrent(id).is_some();
-            if existed || held {
-                Ok(json(StatusCode::OK, &serde_json::json!({"deleted": id.0})))
-            } else {
-                Err(not_found("torrent", id.0))
-            }
+            deleted("torrent", id.0, existed || held)
         }
         _ => Err(ApiError::method(method, "GET, PUT, DELETE")),
     }
