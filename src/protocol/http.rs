@@ -242,7 +242,13 @@ fn parse_key(text: &[u8]) -> Option<u32> {
 /// Writes an announce reply: keys `complete`, `incomplete`, `interval`,
 /// `min interval`, `peers` (always, even empty) and, in compact form with IPv6
 /// peers, `peers6`.
+///
+/// The compact form is sized first and written into exactly that much room,
+/// so a fresh `out` is allocated once and never grown or trimmed.
 pub fn write_announce(out: &mut Vec<u8>, reply: &AnnounceResponse, format: PeerListFormat) {
+    if format.compact {
+        out.reserve_exact(compact_announce_len(reply));
+    }
     let mut d = Dict::new(out);
     d.int(b"complete", reply.complete.into())
         .int(b"incomplete", reply.incomplete.into())
@@ -253,6 +259,27 @@ pub fn write_announce(out: &mut Vec<u8>, reply: &AnnounceResponse, format: PeerL
     } else {
         write_peer_dicts(&mut d, &reply.peers, format.no_peer_id);
     }
+}
+
+/// The exact length of [`write_announce`]'s compact form.
+fn compact_announce_len(reply: &AnnounceResponse) -> usize {
+    fn int(n: u32) -> usize {
+        decimal_len(n.into()) + 2
+    }
+    fn bytes(len: usize) -> usize {
+        decimal_len(len as u64) + 1 + len
+    }
+    let v4 = reply.peers_v4().count();
+    let v6 = reply.peers.len() - v4;
+    let keys = bytes(8) + bytes(10) + bytes(8) + bytes(12) + bytes(5);
+    let ints =
+        int(reply.complete) + int(reply.incomplete) + int(reply.interval) + int(reply.min_interval);
+    let peers6 = if v6 > 0 { bytes(6) + bytes(v6 * 18) } else { 0 };
+    2 + keys + ints + bytes(v4 * 6) + peers6
+}
+
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
 /// BEP 23 / BEP 7: 4-byte address + 2-byte port, 16 + 2 for IPv6, big-endian,
@@ -622,6 +649,9 @@ mod tests {
         let mut out = Vec::new();
         write_announce(&mut out, reply, format);
         decode(&out).expect("reply must be strict bencode");
+        if format.compact {
+            assert_eq!(compact_announce_len(reply), out.len(), "compact size");
+        }
         out
     }
 
@@ -745,15 +775,17 @@ mod tests {
         }
 
         #[test]
-        fn replies_always_decode_strictly(ports in proptest::collection::vec(1u16.., 0..20),
-                                          v6 in any::<bool>(), compact in any::<bool>()) {
+        fn replies_always_decode_strictly(ports in proptest::collection::vec(1u16.., 0..80),
+                                          v6 in any::<bool>(), compact in any::<bool>(),
+                                          counts in proptest::array::uniform4(any::<u32>())) {
             let peers = ports.iter().enumerate().map(|(i, &port)| Peer {
                 id: PeerId([i as u8; 20]),
                 ip: if v6 && i % 2 == 0 { IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16]) }
                     else { IpAddr::from([10, 0, 0, i as u8]) },
                 port,
             }).collect();
-            let r = reply(peers);
+            let [complete, incomplete, interval, min_interval] = counts;
+            let r = AnnounceResponse { complete, incomplete, interval, min_interval, ..reply(peers) };
             let out = written(&r, PeerListFormat { compact, no_peer_id: false });
             let v = decode(&out).unwrap();
             prop_assert!(v.get(b"peers").is_some());
