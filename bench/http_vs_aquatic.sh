@@ -37,7 +37,8 @@
 #
 # Usage: bash bench/http_vs_aquatic.sh [RUNS] [DURATION] [MODES]
 #   defaults: 3 15 "wrk-keepalive wrk-close aquatic-lt"
-#   environment: CONNECTIONS (default 256), TORRENTS (10000), PEERS (60000)
+#   environment: CONNECTIONS (default 256), TORRENTS (10000), PEERS (60000),
+#   CHIHAYA (our binary; default: build target/release/chihaya)
 #
 # The first run installs aquatic_http and aquatic_http_load_test 0.9.0 into
 # bench/.tools (gitignored; several minutes on 2 cores) and Debian's wrk (apt,
@@ -74,9 +75,13 @@ if ! command -v wrk >/dev/null; then
   apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
 fi
 
-# 2. Our tracker.
-cargo build --release
-chihaya=target/release/chihaya
+# 2. Our tracker (CHIHAYA=path measures another build, e.g. an older one).
+if [[ -n ${CHIHAYA:-} ]]; then
+  chihaya=$CHIHAYA
+else
+  cargo build --release
+  chihaya=target/release/chihaya
+fi
 
 free_tcp_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

@@ -29,7 +29,7 @@ fn libtorrent_query() -> String {
     let hash: Vec<u8> = (0..20u8)
         .map(|i| i.wrapping_mul(37).wrapping_add(11))
         .collect();
-    let id = b"-LT2080-\x01\x02()*!~.\xfe\xff\x10\x20\x30\x40";
+    let id: &[u8; 20] = b"-LT2080-\x01\x02()*!~.\xfe\xff\x10\x20";
     format!(
         "info_hash={}&peer_id={}&port=6881&uploaded=0&downloaded=0&left=1048576&corrupt=0\
          &key=0a1b2c3d&event=started&numwant=50&compact=1&no_peer_id=1&supportcrypto=1&redundant=0",

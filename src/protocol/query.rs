@@ -117,7 +117,10 @@ impl<'a> Query<'a> {
         &'s self,
         key: &'k [u8],
     ) -> impl Iterator<Item = &'s [u8]> + use<'s, 'k, 'a> {
-        self.iter().filter(move |(k, _)| *k == key).map(|(_, v)| v)
+        self.pairs
+            .iter()
+            .filter(move |&&(k, _)| self.bytes(k) == key)
+            .map(|&(_, v)| self.bytes(v))
     }
 
     /// Every pair, in request order.
