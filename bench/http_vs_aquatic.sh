@@ -262,7 +262,7 @@ run_one() { # mode name run
     wrk-keepalive | wrk-close)
       local close=()
       [[ $mode == wrk-close ]] && close=(-H "Connection: close")
-      timeout $((duration + 60)) "${prio[@]}" taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" \
+      timeout $((duration + 60)) /usr/bin/time -f '%U %S' -o "$log.cpu" "${prio[@]}" taskset -c 1 wrk -t1 -c"$connections" -d"${duration}s" \
         --timeout 5s --latency "${close[@]}" -s bench/http_announce.lua \
         "http://127.0.0.1:$port/announce" >"$log" 2>&1 &
       ;;
@@ -270,7 +270,7 @@ run_one() { # mode name run
       local cfg=$dir/load_ours_keepalive.toml
       [[ $name == aquatic ]] && cfg=$dir/load_aq_keepalive.toml
       [[ $mode == aquatic-lt-close ]] && cfg=${cfg/keepalive/close}
-      timeout $((duration + 60)) "${prio[@]}" taskset -c 1 "$load_test" -c "$cfg" >"$log" 2>&1 &
+      timeout $((duration + 60)) /usr/bin/time -f '%U %S' -o "$log.cpu" "${prio[@]}" taskset -c 1 "$load_test" -c "$cfg" >"$log" 2>&1 &
       ;;
   esac
   gen_pid=$!
@@ -299,13 +299,16 @@ run_one() { # mode name run
       [[ -n $rps ]] || { echo "no report in $log" >&2; tail -20 "$log" >&2; exit 1; }
       ;;
   esac
-  local cpu wall
+  local cpu wall gen_cpu
   cpu=$(awk -v a="$c0" -v b="$c1" -v t="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / t }')
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$name" "$i" "$rps" "$secs" "$cpu" \
-    "$hwm" "$p99" "$errors" "$load_before/$(cut -d' ' -f1 /proc/loadavg)" >>"$results"
-  printf '%-13s %-8s run %d: %9.0f responses/s over %s s, server CPU %s s (wall %s s), p99 %s ms, errors %s, VmHWM %d MB, load %s -> %s\n' \
-    "$mode" "$name" "$i" "$rps" "$secs" "$cpu" "$wall" "$p99" "$errors" $((hwm / 1024)) \
+  # The generator's CPU over its whole life (wrk's includes building its
+  # request tables, about a second).
+  gen_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$log.cpu")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$name" "$i" "$rps" "$secs" "$cpu" \
+    "$hwm" "$p99" "$errors" "$load_before/$(cut -d' ' -f1 /proc/loadavg)" "$gen_cpu" "$wall" >>"$results"
+  printf '%-13s %-8s run %d: %9.0f responses/s over %s s, server CPU %s s, generator CPU %s s (wall %s s), p99 %s ms, errors %s, VmHWM %d MB, load %s -> %s\n' \
+    "$mode" "$name" "$i" "$rps" "$secs" "$cpu" "$gen_cpu" "$wall" "$p99" "$errors" $((hwm / 1024)) \
     "$load_before" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
@@ -324,7 +327,7 @@ import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
 modes = list(dict.fromkeys(r[0] for r in rows))
 print()
-print("| mode | server | median responses/s | server CPU / wall | responses per server CPU-second | p99 | peak RSS |")
+print("| mode | server | median responses/s | server / generator CPU per second | responses per server CPU-second | p99 | peak RSS |")
 print("| --- | --- | --- | --- | --- | --- | --- |")
 for mode in modes:
     med = {}
@@ -332,12 +335,13 @@ for mode in modes:
         rs = [r for r in rows if r[0] == mode and r[1] == name]
         rps = statistics.median(float(r[3]) for r in rs)
         busy = statistics.median(float(r[5]) / float(r[4]) for r in rs)
+        gen = statistics.median(float(r[10]) / float(r[11]) for r in rs)
         per_cpu = statistics.median(float(r[3]) * float(r[4]) / float(r[5]) for r in rs)
         p99s = [float(r[7]) for r in rs if r[7] != "NA"]
         p99 = f"{statistics.median(p99s):.1f} ms" if p99s else "n/a"
         hwm = statistics.median(int(r[6]) for r in rs) / 1024
         med[name] = (rps, per_cpu, hwm)
-        print(f"| {mode} | {name} | {rps:,.0f} | {busy:.0%} | {per_cpu:,.0f} | {p99} | {hwm:,.0f} MB |")
+        print(f"| {mode} | {name} | {rps:,.0f} | {busy:.0%} / {gen:.0%} | {per_cpu:,.0f} | {p99} | {hwm:,.0f} MB |")
     o, a = med["chihaya"], med["aquatic"]
     print(f"| {mode} | ratio chihaya/aquatic | {o[0]/a[0]:.2f} | | {o[1]/a[1]:.2f} | | {o[2]/a[2]:.2f} |")
 EOF
