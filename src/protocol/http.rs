@@ -80,19 +80,18 @@ pub fn parse_announce(
         true => spoofed_ip(query).unwrap_or(ip),
         false => ip,
     };
+    let fields = AnnounceFields::of(query);
     let mut request = AnnounceRequest {
-        info_hash: InfoHash::from_slice(required(query, "info_hash")?)?,
-        peer_id: PeerId::from_slice(required(query, "peer_id")?)?,
+        info_hash: InfoHash::from_slice(required(fields.info_hash, "info_hash")?)?,
+        peer_id: PeerId::from_slice(required(fields.peer_id, "peer_id")?)?,
         ip: canonical_ip(ip),
-        port: parse_port(query, &options.swarm)?,
-        uploaded: required_u64(query, "uploaded")?,
-        downloaded: required_u64(query, "downloaded")?,
-        left: required_u64(query, "left")?,
-        event: query
-            .first(b"event")
-            .map_or(Ok(Event::None), Event::from_http)?,
-        numwant: parse_numwant(query, options)?,
-        key: query.first(b"key").and_then(parse_key),
+        port: parse_port(fields.port, &options.swarm)?,
+        uploaded: required_u64(fields.uploaded, "uploaded")?,
+        downloaded: required_u64(fields.downloaded, "downloaded")?,
+        left: required_u64(fields.left, "left")?,
+        event: fields.event.map_or(Ok(Event::None), Event::from_http)?,
+        numwant: parse_numwant(fields.numwant, options)?,
+        key: fields.key.and_then(parse_key),
         params: Params {
             route,
             query: raw_query.to_vec(),
@@ -101,10 +100,52 @@ pub fn parse_announce(
     };
     request.selection = options.swarm.selection(request.port);
     let format = PeerListFormat {
-        compact: query.first(b"compact") != Some(b"0"),
-        no_peer_id: query.first(b"no_peer_id") == Some(b"1"),
+        compact: fields.compact != Some(b"0"),
+        no_peer_id: fields.no_peer_id == Some(b"1"),
     };
     Ok((request, format))
+}
+
+/// The first value of each parameter an announce reads, found in one pass
+/// over the query rather than one pass per parameter.
+#[derive(Default)]
+struct AnnounceFields<'q> {
+    info_hash: Option<&'q [u8]>,
+    peer_id: Option<&'q [u8]>,
+    port: Option<&'q [u8]>,
+    uploaded: Option<&'q [u8]>,
+    downloaded: Option<&'q [u8]>,
+    left: Option<&'q [u8]>,
+    event: Option<&'q [u8]>,
+    numwant: Option<&'q [u8]>,
+    key: Option<&'q [u8]>,
+    compact: Option<&'q [u8]>,
+    no_peer_id: Option<&'q [u8]>,
+}
+
+impl<'q> AnnounceFields<'q> {
+    fn of(query: &'q Query<'_>) -> Self {
+        let mut fields = AnnounceFields::default();
+        for (key, value) in query.iter() {
+            let slot = match key {
+                b"info_hash" => &mut fields.info_hash,
+                b"peer_id" => &mut fields.peer_id,
+                b"port" => &mut fields.port,
+                b"uploaded" => &mut fields.uploaded,
+                b"downloaded" => &mut fields.downloaded,
+                b"left" => &mut fields.left,
+                b"event" => &mut fields.event,
+                b"numwant" => &mut fields.numwant,
+                b"key" => &mut fields.key,
+                b"compact" => &mut fields.compact,
+                b"no_peer_id" => &mut fields.no_peer_id,
+                _ => continue,
+            };
+            // The first value given counts, as with `Query::first`.
+            slot.get_or_insert(value);
+        }
+        fields
+    }
 }
 
 /// Parses a scrape: the first `max_infohashes` distinct `info_hash` values,
@@ -191,10 +232,8 @@ fn spoofed_ip(query: &Query<'_>) -> Option<IpAddr> {
     })
 }
 
-fn required<'q>(query: &'q Query<'_>, name: &'static str) -> Result<&'q [u8], ClientError> {
-    query
-        .first(name.as_bytes())
-        .ok_or_else(|| ClientError::new(format!("missing {name}")))
+fn required<'q>(value: Option<&'q [u8]>, name: &'static str) -> Result<&'q [u8], ClientError> {
+    value.ok_or_else(|| ClientError::new(format!("missing {name}")))
 }
 
 fn parse_u64(text: &[u8]) -> Option<u64> {
@@ -204,13 +243,13 @@ fn parse_u64(text: &[u8]) -> Option<u64> {
     std::str::from_utf8(text).ok()?.parse().ok()
 }
 
-fn required_u64(query: &Query<'_>, name: &'static str) -> Result<u64, ClientError> {
-    parse_u64(required(query, name)?).ok_or_else(|| ClientError::new(format!("invalid {name}")))
+fn required_u64(value: Option<&[u8]>, name: &'static str) -> Result<u64, ClientError> {
+    parse_u64(required(value, name)?).ok_or_else(|| ClientError::new(format!("invalid {name}")))
 }
 
 /// Port 0 only where the swarm takes it as a query (see [`SwarmConfig`]).
-fn parse_port(query: &Query<'_>, swarm: &SwarmConfig) -> Result<u16, ClientError> {
-    parse_u64(required(query, "port")?)
+fn parse_port(value: Option<&[u8]>, swarm: &SwarmConfig) -> Result<u16, ClientError> {
+    parse_u64(required(value, "port")?)
         .and_then(|p| u16::try_from(p).ok())
         .filter(|&p| swarm.accepts_port(p))
         .ok_or_else(|| ClientError::new("invalid port"))
@@ -218,8 +257,8 @@ fn parse_port(query: &Query<'_>, swarm: &SwarmConfig) -> Result<u16, ClientError
 
 /// Absent: the default. Larger than the maximum (even beyond `u64`): the
 /// maximum. `0` is valid and means "no peers" (libtorrent sends it with `stopped`).
-fn parse_numwant(query: &Query<'_>, options: &AnnounceOptions) -> Result<u32, ClientError> {
-    let Some(text) = query.first(b"numwant") else {
+fn parse_numwant(value: Option<&[u8]>, options: &AnnounceOptions) -> Result<u32, ClientError> {
+    let Some(text) = value else {
         return Ok(options.default_numwant.min(options.max_numwant));
     };
     if text.is_empty() || !text.iter().all(u8::is_ascii_digit) {
@@ -242,7 +281,13 @@ fn parse_key(text: &[u8]) -> Option<u32> {
 /// Writes an announce reply: keys `complete`, `incomplete`, `interval`,
 /// `min interval`, `peers` (always, even empty) and, in compact form with IPv6
 /// peers, `peers6`.
+///
+/// The compact form is sized first and written into exactly that much room,
+/// so a fresh `out` is allocated once and never grown or trimmed.
 pub fn write_announce(out: &mut Vec<u8>, reply: &AnnounceResponse, format: PeerListFormat) {
+    if format.compact {
+        out.reserve_exact(compact_announce_len(reply));
+    }
     let mut d = Dict::new(out);
     d.int(b"complete", reply.complete.into())
         .int(b"incomplete", reply.incomplete.into())
@@ -253,6 +298,27 @@ pub fn write_announce(out: &mut Vec<u8>, reply: &AnnounceResponse, format: PeerL
     } else {
         write_peer_dicts(&mut d, &reply.peers, format.no_peer_id);
     }
+}
+
+/// The exact length of [`write_announce`]'s compact form.
+fn compact_announce_len(reply: &AnnounceResponse) -> usize {
+    fn int(n: u32) -> usize {
+        decimal_len(n.into()) + 2
+    }
+    fn bytes(len: usize) -> usize {
+        decimal_len(len as u64) + 1 + len
+    }
+    let v4 = reply.peers_v4().count();
+    let v6 = reply.peers.len() - v4;
+    let keys = bytes(8) + bytes(10) + bytes(8) + bytes(12) + bytes(5);
+    let ints =
+        int(reply.complete) + int(reply.incomplete) + int(reply.interval) + int(reply.min_interval);
+    let peers6 = if v6 > 0 { bytes(6) + bytes(v6 * 18) } else { 0 };
+    2 + keys + ints + bytes(v4 * 6) + peers6
+}
+
+fn decimal_len(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |l| l as usize + 1)
 }
 
 /// BEP 23 / BEP 7: 4-byte address + 2-byte port, 16 + 2 for IPv6, big-endian,
@@ -382,6 +448,19 @@ mod tests {
             Some(&b"started"[..])
         );
         assert_eq!(format, PeerListFormat::default());
+    }
+
+    #[test]
+    fn the_first_of_repeated_parameters_counts() {
+        let (req, format) = announce(
+            "&port=7000&event=started&event=stopped&numwant=3&numwant=9&compact=0&compact=1&left=9",
+        )
+        .unwrap();
+        assert_eq!(req.port, 6881);
+        assert_eq!(req.left, 3);
+        assert_eq!(req.event, Event::Started);
+        assert_eq!(req.numwant, 3);
+        assert!(!format.compact);
     }
 
     #[test]
@@ -622,6 +701,9 @@ mod tests {
         let mut out = Vec::new();
         write_announce(&mut out, reply, format);
         decode(&out).expect("reply must be strict bencode");
+        if format.compact {
+            assert_eq!(compact_announce_len(reply), out.len(), "compact size");
+        }
         out
     }
 
@@ -745,15 +827,17 @@ mod tests {
         }
 
         #[test]
-        fn replies_always_decode_strictly(ports in proptest::collection::vec(1u16.., 0..20),
-                                          v6 in any::<bool>(), compact in any::<bool>()) {
+        fn replies_always_decode_strictly(ports in proptest::collection::vec(1u16.., 0..80),
+                                          v6 in any::<bool>(), compact in any::<bool>(),
+                                          counts in proptest::array::uniform4(any::<u32>())) {
             let peers = ports.iter().enumerate().map(|(i, &port)| Peer {
                 id: PeerId([i as u8; 20]),
                 ip: if v6 && i % 2 == 0 { IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16]) }
                     else { IpAddr::from([10, 0, 0, i as u8]) },
                 port,
             }).collect();
-            let r = reply(peers);
+            let [complete, incomplete, interval, min_interval] = counts;
+            let r = AnnounceResponse { complete, incomplete, interval, min_interval, ..reply(peers) };
             let out = written(&r, PeerListFormat { compact, no_peer_id: false });
             let v = decode(&out).unwrap();
             prop_assert!(v.get(b"peers").is_some());

@@ -14,6 +14,14 @@
 //!   `write`, so a client that stops reading cannot hold the connection.
 //!
 //! A missed deadline is an I/O error, which makes hyper close the connection.
+//!
+//! The phase changes three times per request, and moving a tokio timer to an
+//! earlier instant takes the timer driver's lock. So the deadline is a plain
+//! `Instant`, and the one timer is only ever armed at it or before it: a
+//! later deadline leaves the timer alone (when it fires early it is re-armed
+//! at the deadline then in force), and only a deadline earlier than the timer
+//! moves it. A busy keep-alive connection so touches its timer a couple of
+//! times per timeout period rather than on every request.
 
 use std::io;
 use std::pin::Pin;
@@ -42,34 +50,46 @@ pub struct Deadlines<IO> {
     io: IO,
     timeouts: Timeouts,
     phase: Phase,
+    /// When the current phase's time is up.
+    deadline: Instant,
+    /// Armed at `deadline` or before it, never after.
     timer: Pin<Box<Sleep>>,
 }
 
 impl<IO> Deadlines<IO> {
     pub fn new(io: IO, timeouts: Timeouts) -> Self {
+        let deadline = Instant::now() + timeouts.read;
         Deadlines {
             io,
             timeouts,
             phase: Phase::Idle,
-            timer: Box::pin(tokio::time::sleep(timeouts.read)),
+            deadline,
+            timer: Box::pin(tokio::time::sleep_until(deadline)),
         }
     }
 
     fn enter(&mut self, phase: Phase, allowed: Duration) {
         self.phase = phase;
-        self.timer.as_mut().reset(Instant::now() + allowed);
+        self.deadline = Instant::now() + allowed;
+        if self.deadline < self.timer.deadline() {
+            self.timer.as_mut().reset(self.deadline);
+        }
     }
 
     /// Turns a pending operation into an error once the deadline has passed
     /// (polling the timer also arranges the wake-up for it).
     fn pending_or_expired<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        match self.timer.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("connection deadline passed while {:?}", self.phase),
-            ))),
-            Poll::Pending => Poll::Pending,
+        while self.timer.as_mut().poll(cx).is_ready() {
+            if self.timer.deadline() >= self.deadline {
+                return Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("connection deadline passed while {:?}", self.phase),
+                )));
+            }
+            // Fired early: the deadline moved on since the timer was armed.
+            self.timer.as_mut().reset(self.deadline);
         }
+        Poll::Pending
     }
 
     fn start_writing(&mut self) {
@@ -209,5 +229,27 @@ mod tests {
         let err = s.write_all(b"more than four bytes").await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert_took(start, T.write);
+    }
+
+    /// The timer armed for the first request fires while later requests are
+    /// served; it must be re-armed at the deadline then in force, not end the
+    /// connection.
+    #[tokio::test]
+    async fn a_busy_connection_outlives_its_first_deadline() {
+        let (mut client, server) = duplex(64);
+        let mut s = Deadlines::new(server, T);
+        let start = Instant::now();
+        while start.elapsed() < T.read * 3 {
+            // The server waits (idle) while the client takes a while to ask.
+            let mut request = [0; 3];
+            let (read, ()) = tokio::join!(s.read_exact(&mut request), async {
+                tokio::time::sleep(T.read / 4).await;
+                client.write_all(b"GET").await.unwrap();
+            });
+            read.unwrap();
+            s.write_all(b"reply").await.unwrap();
+            s.flush().await.unwrap();
+            client.read_exact(&mut [0; 5]).await.unwrap();
+        }
     }
 }

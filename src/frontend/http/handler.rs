@@ -66,7 +66,8 @@ impl Handler {
         let Some((endpoint, route)) = self.router.route(uri.path()) else {
             return reply(StatusCode::NOT_FOUND, b"404 page not found\n".to_vec());
         };
-        let mut body = Vec::with_capacity(128);
+        // Announce replies size it exactly themselves (see `write_announce`).
+        let mut body = Vec::new();
         let answered = tokio::time::timeout(
             self.produce_timeout,
             self.answer(endpoint, route, uri, headers, peer, &mut body),
