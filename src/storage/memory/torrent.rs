@@ -146,7 +146,6 @@ impl Place<'_> {
         let (before, at) = swarm.upsert(Announcer {
             addr,
             port: self.req.port,
-            id: self.req.peer_id,
             role,
             now: self.now,
         });
