@@ -108,10 +108,10 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn push(&mut self, hash: &InfoHash, torrent: &Torrent) {
+    pub fn push(&mut self, torrent: &Torrent) {
         let out = &mut self.bytes;
         out.push(TAG_TORRENT);
-        out.extend_from_slice(&hash.0);
+        out.extend_from_slice(&torrent.hash().0);
         out.extend_from_slice(&torrent.snatches().to_le_bytes());
         self.totals.torrents += 1;
         self.totals.peers += put_swarm(out, torrent.v4()) + put_swarm(out, torrent.v6());
@@ -303,7 +303,7 @@ impl<R: Read> Decoder<R> {
         let v4 = self.swarm::<Ipv4Addr>()?;
         let v6 = self.swarm::<Ipv6Addr>()?;
         self.seen.torrents += 1;
-        Ok((hash, Torrent::restored(v4, v6, snatches)))
+        Ok((hash, Torrent::restored(hash, v4, v6, snatches)))
     }
 
     fn swarm<A: Octets>(&mut self) -> Result<Swarm<A>, SnapshotError> {

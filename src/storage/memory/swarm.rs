@@ -32,17 +32,15 @@
 //! Lookup by (address, port) is a linear scan while the swarm is small: up to
 //! [`INDEX_ABOVE`] entries of 10 or 22 bytes is at most 704 bytes of
 //! contiguous memory, comparable to hashing the key once. Beyond that a hash
-//! index from (address, port) to position is built, and dropped again below
-//! [`INDEX_BELOW`] (the gap keeps a swarm hovering at the threshold from
-//! rebuilding it on every announce). The index uses the standard library's
-//! randomly keyed SipHash: clients pick their ports, so the keys are chosen
-//! by strangers and must not be open to hash flooding.
+//! index of positions is built ([`index`]), kept in the block, and dropped
+//! again below [`INDEX_BELOW`] (the gap keeps a swarm hovering at the
+//! threshold from rebuilding it on every announce).
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use self::block::Block;
+use self::index::Index;
 use super::clock::CoarseTime;
 use crate::protocol::Peer;
 
@@ -50,9 +48,6 @@ use crate::protocol::Peer;
 pub const INDEX_ABOVE: usize = 32;
 /// Below this many peers, the index is dropped again.
 pub const INDEX_BELOW: usize = 16;
-
-/// Where each peer of a large swarm is, by (address, port).
-pub type Index<A> = HashMap<(A, u16), u32>;
 
 /// An address family: its address type and how its prefixes compare.
 pub trait Family: Copy + Eq + Hash + Into<IpAddr> + Send + Sync + 'static {
@@ -188,9 +183,9 @@ impl<A: Family> Swarm<A> {
     }
 
     fn find(&self, key: (A, u16)) -> Option<usize> {
-        match self.block.index() {
-            Some(index) => index.get(&key).map(|&i| i as usize),
-            None => self.entries().iter().position(|e| e.key() == key),
+        match self.block.parts() {
+            (entries, Some(index)) => index.find(entries, key),
+            (entries, None) => entries.iter().position(|e| e.key() == key),
         }
     }
 
@@ -288,8 +283,8 @@ impl<A: Family> Swarm<A> {
 
     fn insert(&mut self, entry: Entry<A>, role: Role) -> usize {
         let at = self.block.push(entry);
-        if let Some(index) = self.block.index_mut() {
-            index.insert(entry.key(), at as u32);
+        if let (entries, Some(index)) = self.block.parts_mut() {
+            index.insert(entries, at);
         } else if self.len() > INDEX_ABOVE {
             self.build_index();
         }
@@ -304,14 +299,13 @@ impl<A: Family> Swarm<A> {
             Role::Seeder => self.demote(i),
             Role::Leecher => i,
         };
-        self.swap(i, self.len() - 1);
+        let last = self.len() - 1;
+        self.swap(i, last);
         let gone = self.block.pop().expect("remove_at on an empty swarm");
         if self.len() < INDEX_BELOW {
-            if self.block.index().is_some() {
-                self.block.set_index(None);
-            }
-        } else if let Some(index) = self.block.index_mut() {
-            index.remove(&gone.key());
+            self.block.set_index(None);
+        } else if let (_, Some(index)) = self.block.parts_mut() {
+            index.remove(gone.key(), last);
         }
     }
 
@@ -335,27 +329,22 @@ impl<A: Family> Swarm<A> {
         if a == b {
             return;
         }
-        self.block.entries_mut().swap(a, b);
-        let (ka, kb) = (self.entries()[a].key(), self.entries()[b].key());
-        if let Some(index) = self.block.index_mut() {
-            index.insert(ka, a as u32);
-            index.insert(kb, b as u32);
+        let (entries, index) = self.block.parts_mut();
+        if let Some(index) = index {
+            index.swapped(a, entries[a].key(), b, entries[b].key());
         }
+        entries.swap(a, b);
     }
 
     fn build_index(&mut self) {
-        let index: Index<A> = self
-            .entries()
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.key(), i as u32))
-            .collect();
+        let index = Index::build(self.entries());
         self.block.set_index(Some(Box::new(index)));
     }
 }
 
 mod block;
 mod choose;
+mod index;
 #[cfg(test)]
 mod tests;
 

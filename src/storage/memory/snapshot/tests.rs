@@ -24,7 +24,7 @@ fn swarm<A: Family>(peers: impl Iterator<Item = (A, u16, bool, u32)>) -> Swarm<A
     swarm
 }
 
-fn torrent(peers: &[PeerSpec], snatches: u32) -> Torrent {
+fn torrent(hash: u8, peers: &[PeerSpec], snatches: u32) -> (InfoHash, Torrent) {
     let v4 = peers.iter().filter_map(|&(ip, port, s, t)| match ip {
         IpAddr::V4(a) => Some((a, port, s, t)),
         IpAddr::V6(_) => None,
@@ -33,7 +33,11 @@ fn torrent(peers: &[PeerSpec], snatches: u32) -> Torrent {
         IpAddr::V6(a) => Some((a, port, s, t)),
         IpAddr::V4(_) => None,
     });
-    Torrent::restored(swarm(v4), swarm(v6), snatches)
+    let hash = InfoHash([hash; 20]);
+    (
+        hash,
+        Torrent::restored(hash, swarm(v4), swarm(v6), snatches),
+    )
 }
 
 /// Everything a torrent holds, in a canonical order (a swarm's order of
@@ -56,8 +60,8 @@ fn encode(torrents: &[(InfoHash, Torrent)], at: SystemTime) -> Vec<u8> {
     // Two batches, as two shards would write them.
     let half = torrents.len() / 2;
     for chunk in [&torrents[..half], &torrents[half..]] {
-        for (hash, torrent) in chunk {
-            batch.push(hash, torrent);
+        for (_, torrent) in chunk {
+            batch.push(torrent);
         }
         encoder.write(&mut batch).unwrap();
     }
@@ -77,20 +81,15 @@ fn sample() -> Vec<(InfoHash, Torrent)> {
     let v4 = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
     let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9));
     vec![
-        (
-            InfoHash([1; 20]),
-            torrent(&[(v4, 6881, true, 1_700_000_000)], 3),
-        ),
-        (
-            InfoHash([2; 20]),
-            torrent(
-                &[
-                    (v4, 6881, false, 1_700_000_001),
-                    (v4, 6882, true, 1_700_000_002),
-                    (v6, 51413, false, 1_700_000_003),
-                ],
-                0,
-            ),
+        torrent(1, &[(v4, 6881, true, 1_700_000_000)], 3),
+        torrent(
+            2,
+            &[
+                (v4, 6881, false, 1_700_000_001),
+                (v4, 6882, true, 1_700_000_002),
+                (v6, 51413, false, 1_700_000_003),
+            ],
+            0,
         ),
     ]
 }
@@ -100,8 +99,9 @@ fn sample_bytes() -> Vec<u8> {
 }
 
 fn assert_same(a: &[(InfoHash, Torrent)], b: &[(InfoHash, Torrent)]) {
-    let list =
-        |v: &[(InfoHash, Torrent)]| -> Vec<_> { v.iter().map(|(h, t)| (*h, listing(t))).collect() };
+    let list = |v: &[(InfoHash, Torrent)]| -> Vec<_> {
+        v.iter().map(|(h, t)| (*h, *t.hash(), listing(t))).collect()
+    };
     assert_eq!(list(a), list(b));
 }
 
@@ -262,11 +262,11 @@ fn peer_spec() -> impl Strategy<Value = PeerSpec> {
 }
 
 /// A store as plain data (proptest needs `Debug` values), built by [`build`].
-type StoreSpec = Vec<([u8; 20], Vec<PeerSpec>, u32)>;
+type StoreSpec = Vec<(u8, Vec<PeerSpec>, u32)>;
 
 fn store_spec() -> impl Strategy<Value = StoreSpec> {
     let one = (
-        any::<[u8; 20]>(),
+        any::<u8>(),
         prop::collection::vec(peer_spec(), 0..6),
         any::<u32>(),
     );
@@ -275,7 +275,7 @@ fn store_spec() -> impl Strategy<Value = StoreSpec> {
 
 fn build(spec: &StoreSpec) -> Vec<(InfoHash, Torrent)> {
     spec.iter()
-        .map(|(hash, peers, snatches)| (InfoHash(*hash), torrent(peers, *snatches)))
+        .map(|(hash, peers, snatches)| torrent(*hash, peers, *snatches))
         .collect()
 }
 

@@ -7,23 +7,27 @@
 //! the block it points to:
 //!
 //! ```text
-//! [ len u32 | cap u32 | seeders u32 | index ptr (8) | entry 0 | entry 1 | ... entry cap-1 ]
+//! small:  [ len u32 | cap u32 | seeders u32 | entry 0 | entry 1 | ... entry cap-1 ]
+//! large:  [ len u32 | cap u32 | seeders u32 | index ptr (8) | entry 0 | ... entry cap-1 ]
 //! ```
 //!
-//! The header is packed to 4-byte alignment (20 bytes), and entries are
-//! byte arrays (alignment 1, see [`Entry`]), so nothing is lost to padding:
-//! ten IPv4 peers take 20 + 10 × 10 = 120 bytes, a 128-byte allocation.
+//! Only a block with room for more than [`SMALL`] entries has the slot for
+//! an index pointer (large swarms are the only ones with an index), so the
+//! many small swarms do not pay 8 bytes for it. The header has alignment 4
+//! and entries are byte arrays (alignment 1, see [`Entry`]), so nothing is
+//! lost to padding: one IPv4 peer takes 12 + 10 = 22 bytes (the smallest
+//! allocation glibc makes, 32 bytes with its own word), ten take 112 (128).
 //!
-//! Capacity grows by about a quarter (at least 2) instead of doubling, so a
-//! swarm of ten peers does not sit in a block for sixteen; the copies this
-//! costs are amortized O(1) per peer all the same. The garbage collector
-//! gives back what a swarm no longer uses ([`Block::shrink`]).
+//! Capacity grows 1, 2, 4, 6, ... then by about a quarter, instead of
+//! doubling, so a swarm of ten peers does not sit in a block for sixteen;
+//! the copies this costs are still amortized O(1) per peer. The garbage
+//! collector gives back what a swarm no longer uses ([`Block::shrink`]).
 //!
 //! This is the only `unsafe` code of the engine. The invariants it keeps:
-//! the pointer is null or points to a live allocation of
-//! `layout(header.cap)` bytes made by this module; entries `..len` are
-//! initialized (`len <= cap`); `index` is null or comes from `Box::into_raw`
-//! and is owned by the block.
+//! the pointer is null or points to a live allocation of `layout(cap)` bytes
+//! made by this module, with `cap >= 1`; entries `..len` are initialized
+//! (`seeders <= len <= cap`); a large block's index slot holds null or a
+//! pointer from `Box::into_raw` that the block owns.
 
 use std::alloc::{self, Layout};
 use std::mem::{align_of, size_of};
@@ -31,48 +35,65 @@ use std::ptr::{self, NonNull};
 
 use super::{Entry, Family, Index};
 
-#[repr(C, packed(4))]
-struct Header<A: Family> {
+/// Blocks with room for at most this many entries have no index slot.
+pub const SMALL: usize = 32;
+
+#[repr(C)]
+struct Header {
     len: u32,
     cap: u32,
     seeders: u32,
-    /// A hash index of large swarms (see the parent module); null otherwise.
-    index: *mut Index<A>,
 }
 
+const HEADER: usize = size_of::<Header>();
+const INDEX_SLOT: usize = size_of::<*mut u8>();
+
 /// A growable array of entries behind one thin pointer, with the swarm's
-/// seeder count and optional index in its header.
+/// seeder count in its header and, in large blocks, its index.
 pub struct Block<A: Family> {
-    ptr: Option<NonNull<Header<A>>>,
+    ptr: Option<NonNull<Header>>,
+    _entries: std::marker::PhantomData<Entry<A>>,
 }
 
 // SAFETY: a block owns its allocation and its index outright, like a `Vec`
 // and a `Box` would; nothing is shared between blocks.
-unsafe impl<A: Family + Send> Send for Block<A> {}
+unsafe impl<A: Family> Send for Block<A> {}
 // SAFETY: `&Block` only reads.
-unsafe impl<A: Family + Sync> Sync for Block<A> {}
+unsafe impl<A: Family> Sync for Block<A> {}
 
 impl<A: Family> Default for Block<A> {
     fn default() -> Self {
-        Block { ptr: None }
+        Block {
+            ptr: None,
+            _entries: std::marker::PhantomData,
+        }
     }
 }
 
-const HEADER_ALIGN: usize = 4;
-
 impl<A: Family> Block<A> {
-    const HEADER: usize = size_of::<Header<A>>();
+    fn entries_at(cap: usize) -> usize {
+        if cap > SMALL {
+            HEADER + INDEX_SLOT
+        } else {
+            HEADER
+        }
+    }
 
     fn layout(cap: usize) -> Layout {
         const { assert!(align_of::<Entry<A>>() == 1) };
-        const { assert!(align_of::<Header<A>>() == HEADER_ALIGN) };
-        let size = Self::HEADER + cap * size_of::<Entry<A>>();
-        Layout::from_size_align(size, HEADER_ALIGN).expect("swarm block too large")
+        let size = Self::entries_at(cap) + cap * size_of::<Entry<A>>();
+        Layout::from_size_align(size, align_of::<Header>()).expect("swarm block too large")
     }
 
-    fn header(&self) -> Option<&Header<A>> {
+    fn header(&self) -> Option<&Header> {
         // SAFETY: a non-null pointer is a live block (module invariant).
         self.ptr.map(|p| unsafe { p.as_ref() })
+    }
+
+    fn header_mut(&mut self) -> &mut Header {
+        let mut p = self.ptr.expect("the header of an empty swarm");
+        // SAFETY: live block, uniquely borrowed through `&mut self`.
+        unsafe { p.as_mut() }
     }
 
     pub fn len(&self) -> usize {
@@ -89,57 +110,89 @@ impl<A: Family> Block<A> {
 
     /// Only on a block with entries: an empty block has no header to write.
     pub fn set_seeders(&mut self, seeders: u32) {
-        let mut p = self.ptr.expect("seeders of an empty swarm");
         debug_assert!(seeders as usize <= self.len());
-        // SAFETY: live block, uniquely borrowed through `&mut self`.
-        unsafe { p.as_mut().seeders = seeders };
+        self.header_mut().seeders = seeders;
+    }
+
+    /// The entries and, in a large block with one, the index, borrowed
+    /// together (an index update needs the entries to hash with).
+    pub fn parts(&self) -> (&[Entry<A>], Option<&Index>) {
+        let Some(p) = self.ptr else {
+            return (&[], None);
+        };
+        // SAFETY: entries `..len` start at `entries_at(cap)` and are
+        // initialized; `Entry` has alignment 1; a non-null index slot is a
+        // live `Box` owned by this block, disjoint from the entries.
+        unsafe {
+            let h = p.as_ref();
+            let base = p.as_ptr().cast::<u8>();
+            let first = base.add(Self::entries_at(h.cap as usize)).cast();
+            let entries = std::slice::from_raw_parts(first, h.len as usize);
+            let index = if h.cap as usize > SMALL {
+                base.add(HEADER)
+                    .cast::<*mut Index>()
+                    .read_unaligned()
+                    .as_ref()
+            } else {
+                None
+            };
+            (entries, index)
+        }
+    }
+
+    /// As [`parts`](Self::parts), mutably.
+    pub fn parts_mut(&mut self) -> (&mut [Entry<A>], Option<&mut Index>) {
+        let Some(p) = self.ptr else {
+            return (&mut [], None);
+        };
+        // SAFETY: as in `parts`, borrowed uniquely through `&mut self`; the
+        // entries and the index are disjoint allocations or ranges.
+        unsafe {
+            let h = p.as_ref();
+            let base = p.as_ptr().cast::<u8>();
+            let first = base.add(Self::entries_at(h.cap as usize)).cast();
+            let entries = std::slice::from_raw_parts_mut(first, h.len as usize);
+            let index = if h.cap as usize > SMALL {
+                base.add(HEADER)
+                    .cast::<*mut Index>()
+                    .read_unaligned()
+                    .as_mut()
+            } else {
+                None
+            };
+            (entries, index)
+        }
     }
 
     pub fn entries(&self) -> &[Entry<A>] {
-        match self.ptr {
-            None => &[],
-            // SAFETY: entries `..len` start right after the header and are
-            // initialized; `Entry` has alignment 1.
-            Some(p) => unsafe {
-                let len = p.as_ref().len as usize;
-                let first = p.as_ptr().cast::<u8>().add(Self::HEADER).cast();
-                std::slice::from_raw_parts(first, len)
-            },
-        }
+        self.parts().0
     }
 
     pub fn entries_mut(&mut self) -> &mut [Entry<A>] {
-        match self.ptr {
-            None => &mut [],
-            // SAFETY: as in `entries`, borrowed uniquely through `&mut self`.
-            Some(p) => unsafe {
-                let len = p.as_ref().len as usize;
-                let first = p.as_ptr().cast::<u8>().add(Self::HEADER).cast();
-                std::slice::from_raw_parts_mut(first, len)
-            },
-        }
+        self.parts_mut().0
     }
 
-    pub fn index(&self) -> Option<&Index<A>> {
-        // SAFETY: a non-null index is a live `Box` owned by this block.
-        self.header().and_then(|h| unsafe { h.index.as_ref() })
+    pub fn index(&self) -> Option<&Index> {
+        self.parts().1
     }
 
-    pub fn index_mut(&mut self) -> Option<&mut Index<A>> {
-        let p = self.ptr?;
-        // SAFETY: as in `index`, borrowed uniquely through `&mut self`.
-        unsafe { p.as_ref().index.as_mut() }
-    }
-
-    /// Puts in (or with `None` drops) the index; only on a block with entries.
-    pub fn set_index(&mut self, index: Option<Box<Index<A>>>) {
-        let mut p = self.ptr.expect("index of an empty swarm");
-        let new = index.map_or(ptr::null_mut(), Box::into_raw);
-        // SAFETY: live block, uniquely borrowed; the old index came from
-        // `Box::into_raw` and is dropped exactly once, here.
+    /// Puts in (or with `None` drops) the index. A block with room for at
+    /// most [`SMALL`] entries cannot hold one: it is dropped instead (an
+    /// index is only ever a speed-up; the caller builds one only for
+    /// swarms larger than that).
+    pub fn set_index(&mut self, index: Option<Box<Index>>) {
+        let Some(p) = self.ptr else {
+            return;
+        };
+        // SAFETY: live block; only a large block has the slot; the old
+        // index came from `Box::into_raw` and is dropped exactly once, here.
         unsafe {
-            let old = p.as_ref().index;
-            p.as_mut().index = new;
+            if p.as_ref().cap as usize <= SMALL {
+                return;
+            }
+            let slot = p.as_ptr().cast::<u8>().add(HEADER).cast::<*mut Index>();
+            let old = slot.read_unaligned();
+            slot.write_unaligned(index.map_or(ptr::null_mut(), Box::into_raw));
             if !old.is_null() {
                 drop(Box::from_raw(old));
             }
@@ -152,31 +205,29 @@ impl<A: Family> Block<A> {
         if len == cap {
             self.resize(grown(cap));
         }
-        let mut p = self.ptr.expect("a block after growing");
+        let cap = self.capacity();
+        let p = self.ptr.expect("a block after growing");
         // SAFETY: `len < cap` now, so slot `len` is inside the allocation.
         unsafe {
-            let first = p.as_ptr().cast::<u8>().add(Self::HEADER).cast::<Entry<A>>();
-            first.add(len).write(entry);
-            p.as_mut().len += 1;
+            let first = p.as_ptr().cast::<u8>().add(Self::entries_at(cap));
+            first.cast::<Entry<A>>().add(len).write(entry);
         }
+        self.header_mut().len += 1;
         len
     }
 
     /// Removes and returns the last entry. Frees the block (and its index)
     /// when none is left, so an empty swarm costs nothing but its pointer.
+    /// The caller keeps `seeders <= len` (it demotes a seeder before
+    /// removing it).
     pub fn pop(&mut self) -> Option<Entry<A>> {
         let last = *self.entries().last()?;
-        let mut p = self.ptr.expect("a block with entries");
-        // SAFETY: live block with `len >= 1`; `seeders <= len` is kept by the
-        // caller, which demotes a seeder before removing it.
-        unsafe { p.as_mut().len -= 1 };
-        if self.len() == 0 {
-            self.free();
-        }
+        self.truncate(self.len() - 1);
         Some(last)
     }
 
-    /// Keeps the first `len` entries (entries are plain bytes: nothing to drop).
+    /// Keeps the first `len` entries (plain bytes: nothing to drop); frees
+    /// the block at 0.
     pub fn truncate(&mut self, len: usize) {
         if len >= self.len() {
             return;
@@ -185,9 +236,9 @@ impl<A: Family> Block<A> {
             self.free();
             return;
         }
-        let mut p = self.ptr.expect("a block with entries");
-        // SAFETY: live block; `len` is below the old length.
-        unsafe { p.as_mut().len = len as u32 };
+        let h = self.header_mut();
+        h.len = len as u32;
+        h.seeders = h.seeders.min(len as u32);
     }
 
     /// Gives back spare capacity once at least a quarter of the block is
@@ -199,58 +250,81 @@ impl<A: Family> Block<A> {
         }
     }
 
-    /// Reallocates to exactly `cap` entries (`cap >= len`; 0 frees).
+    /// Reallocates to exactly `cap` entries (`cap >= len`; 0 frees), moving
+    /// the entries when the block gains or loses its index slot.
     fn resize(&mut self, cap: usize) {
-        debug_assert!(cap >= self.len());
+        let len = self.len();
+        debug_assert!(cap >= len);
         if cap == 0 {
             self.free();
             return;
         }
         let new = Self::layout(cap);
-        let cap32 = u32::try_from(cap).expect("a swarm of more than 4 billion peers");
-        // SAFETY: allocation and reallocation with the layouts this module
-        // made; the header of a fresh block is written before anything reads it.
-        let raw = unsafe {
-            match self.ptr {
-                None => {
-                    let raw = alloc::alloc(new).cast::<Header<A>>();
-                    if !raw.is_null() {
-                        raw.write(Header {
-                            len: 0,
-                            cap: cap32,
-                            seeders: 0,
-                            index: ptr::null_mut(),
-                        });
-                    }
-                    raw
-                }
-                Some(p) => {
-                    let old = Self::layout(p.as_ref().cap as usize);
-                    let raw =
-                        alloc::realloc(p.as_ptr().cast(), old, new.size()).cast::<Header<A>>();
-                    if !raw.is_null() {
-                        (*raw).cap = cap32;
-                    }
-                    raw
+        let new_cap = u32::try_from(cap).expect("a swarm of more than 4 billion peers");
+        let Some(p) = self.ptr else {
+            // SAFETY: a fresh allocation of a non-zero size; its header (and
+            // index slot) are written before anything reads them.
+            let raw = unsafe { alloc::alloc(new) };
+            let Some(p) = NonNull::new(raw.cast::<Header>()) else {
+                alloc::handle_alloc_error(new);
+            };
+            // SAFETY: as above.
+            unsafe {
+                p.as_ptr().write(Header {
+                    len: 0,
+                    cap: new_cap,
+                    seeders: 0,
+                });
+                if cap > SMALL {
+                    raw.add(HEADER)
+                        .cast::<*mut Index>()
+                        .write_unaligned(ptr::null_mut());
                 }
             }
+            self.ptr = Some(p);
+            return;
         };
-        match NonNull::new(raw) {
-            Some(p) => self.ptr = Some(p),
-            None => alloc::handle_alloc_error(new),
+        let old_cap = self.capacity();
+        let (from, to) = (Self::entries_at(old_cap), Self::entries_at(cap));
+        let bytes = len * size_of::<Entry<A>>();
+        if to < from {
+            // Losing the index slot: drop the index, move the entries down
+            // while the old block still holds them all.
+            self.set_index(None);
+            // SAFETY: both ranges lie inside the old allocation.
+            unsafe {
+                let base = p.as_ptr().cast::<u8>();
+                ptr::copy(base.add(from), base.add(to), bytes);
+            }
+        }
+        // SAFETY: the block was allocated by this module with the old
+        // layout; the new size is non-zero.
+        let raw = unsafe { alloc::realloc(p.as_ptr().cast(), Self::layout(old_cap), new.size()) };
+        let Some(p) = NonNull::new(raw.cast::<Header>()) else {
+            alloc::handle_alloc_error(new);
+        };
+        self.ptr = Some(p);
+        self.header_mut().cap = new_cap;
+        if to > from {
+            // Gaining the index slot: move the entries up, then clear it.
+            // SAFETY: both ranges lie inside the new allocation.
+            unsafe {
+                ptr::copy(raw.add(from), raw.add(to), bytes);
+                raw.add(HEADER)
+                    .cast::<*mut Index>()
+                    .write_unaligned(ptr::null_mut());
+            }
         }
     }
 
     fn free(&mut self) {
+        self.set_index(None);
         if let Some(p) = self.ptr.take() {
-            // SAFETY: the block and its index were made by this module and
-            // are released exactly once: `ptr` is already `None`.
+            // SAFETY: made by this module with this layout, released exactly
+            // once: `ptr` is already `None`.
             unsafe {
-                let header = p.as_ptr().read();
-                if !header.index.is_null() {
-                    drop(Box::from_raw(header.index));
-                }
-                alloc::dealloc(p.as_ptr().cast(), Self::layout(header.cap as usize));
+                let cap = p.as_ref().cap as usize;
+                alloc::dealloc(p.as_ptr().cast(), Self::layout(cap));
             }
         }
     }
@@ -262,10 +336,14 @@ impl<A: Family> Drop for Block<A> {
     }
 }
 
-/// The next capacity: about a quarter more, at least two more. Ten peers
-/// arrive in blocks of 2, 4, 6, 8 and 10; a million in about 60 steps.
+/// The next capacity: 1, 2, 4, 6, 8, 10, 12, 15, 18, ..., a quarter more
+/// (at least 2) each time. Ten peers fit a block for exactly ten; a million
+/// arrive in about 60 steps.
 fn grown(cap: usize) -> usize {
-    cap + (cap / 4).max(2)
+    match cap {
+        0 | 1 => cap + 1,
+        _ => cap + (cap / 4).max(2),
+    }
 }
 
 #[cfg(test)]
@@ -274,44 +352,64 @@ mod tests {
     use crate::storage::memory::clock::CoarseTime;
     use std::net::Ipv4Addr;
 
-    fn entry(n: u8) -> Entry<Ipv4Addr> {
-        Entry::new(
-            Ipv4Addr::new(10, 0, 0, n),
-            u16::from(n),
-            CoarseTime::from_secs(7),
-        )
+    fn entry(n: u32) -> Entry<Ipv4Addr> {
+        Entry::new(Ipv4Addr::from(n), n as u16, CoarseTime::from_secs(n))
     }
 
     #[test]
-    fn grows_by_a_quarter_and_frees_when_empty() {
+    fn grows_in_small_steps_and_frees_when_empty() {
         let mut b = Block::<Ipv4Addr>::default();
         assert_eq!((b.len(), b.capacity(), b.seeders()), (0, 0, 0));
         let mut caps = Vec::new();
         for n in 0..12 {
-            assert_eq!(b.push(entry(n)), usize::from(n));
+            assert_eq!(b.push(entry(n)), n as usize);
             caps.push(b.capacity());
         }
-        assert_eq!(caps, [2, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12]);
+        assert_eq!(caps, [1, 2, 4, 4, 6, 6, 8, 8, 10, 10, 12, 12]);
         b.set_seeders(3);
         assert_eq!(b.seeders(), 3);
         assert_eq!(b.entries()[11], entry(11));
         b.entries_mut().swap(0, 11);
         assert_eq!(b.entries()[0], entry(11));
         assert_eq!(b.pop(), Some(entry(0)));
-        b.truncate(4);
+        b.truncate(2);
         b.shrink();
-        assert_eq!((b.len(), b.capacity(), b.seeders()), (4, 4, 3));
+        assert_eq!((b.len(), b.capacity(), b.seeders()), (2, 2, 2));
         b.set_index(Some(Box::default()));
-        assert!(b.index().is_some());
+        assert!(b.index().is_none(), "a small block has no index slot");
         b.truncate(0);
         assert_eq!((b.len(), b.capacity(), b.seeders()), (0, 0, 0));
-        assert!(b.index().is_none() && b.pop().is_none());
+        assert!(b.pop().is_none());
     }
 
     #[test]
-    fn the_header_is_twenty_bytes() {
-        assert_eq!(size_of::<Header<Ipv4Addr>>(), 20);
+    fn entries_survive_gaining_and_losing_the_index_slot() {
+        let mut b = Block::<Ipv4Addr>::default();
+        for n in 0..200 {
+            b.push(entry(n));
+        }
+        assert!(b.capacity() > SMALL);
+        b.set_index(Some(Box::default()));
+        assert!(b.index().is_some());
+        let all: Vec<_> = (0..200).map(entry).collect();
+        assert_eq!(b.entries(), &all[..]);
+        b.truncate(20);
+        b.shrink();
+        assert_eq!(b.capacity(), 20);
+        assert!(b.index().is_none(), "shrunk below the slot, the index went");
+        assert_eq!(b.entries(), &all[..20]);
+        for n in 20..40 {
+            b.push(entry(n));
+        }
+        assert_eq!(b.entries(), &all[..40]);
+        assert!(b.capacity() > SMALL && b.index().is_none());
+    }
+
+    #[test]
+    fn blocks_are_as_small_as_promised() {
         assert_eq!(size_of::<Block<Ipv4Addr>>(), 8);
-        assert_eq!(Block::<Ipv4Addr>::layout(10).size(), 120);
+        assert_eq!(Block::<Ipv4Addr>::layout(1).size(), 22);
+        assert_eq!(Block::<Ipv4Addr>::layout(10).size(), 112);
+        assert_eq!(Block::<Ipv4Addr>::layout(33).size(), 12 + 8 + 330);
     }
 }

@@ -75,7 +75,11 @@ fn check_against<A: Family + Ord + std::fmt::Debug>(swarm: &Swarm<A>, model: &Mo
     if let Some(index) = swarm.block.index() {
         assert_eq!(index.len(), swarm.len());
         for (i, e) in swarm.entries().iter().enumerate() {
-            assert_eq!(index[&e.key()] as usize, i, "index points elsewhere");
+            assert_eq!(
+                index.find(swarm.entries(), e.key()),
+                Some(i),
+                "index points elsewhere"
+            );
         }
     }
 }
