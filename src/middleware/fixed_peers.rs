@@ -22,7 +22,7 @@ use serde_yaml_ng::Value;
 
 use super::hook::Hook;
 use super::options;
-use crate::protocol::{AnnounceRequest, AnnounceResponse, ClientError, Peer, PeerId, canonical_ip};
+use crate::protocol::{AnnounceRequest, AnnounceResponse, ClientError, Peer, canonical_ip};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,7 +56,7 @@ impl FixedPeers {
 }
 
 /// `ip:port`, with IPv6 in brackets (`[::1]:4444`). Such peers have no
-/// peer_id of their own; non-compact replies show 20 zero bytes.
+/// peer_id of their own; non-compact replies leave `peer id` out.
 fn parse_peer(entry: &str) -> Result<Peer, String> {
     let addr: SocketAddr = entry
         .parse()
@@ -65,7 +65,7 @@ fn parse_peer(entry: &str) -> Result<Peer, String> {
         return Err(format!("{entry:?} has port 0"));
     }
     Ok(Peer {
-        id: PeerId([0; 20]),
+        id: None,
         ip: canonical_ip(addr.ip()),
         port: addr.port(),
     })
@@ -112,6 +112,7 @@ impl Hook for FixedPeers {
 mod tests {
     use super::*;
     use crate::middleware::testing;
+    use crate::protocol::PeerId;
 
     fn hook(text: &str) -> Result<FixedPeers, String> {
         FixedPeers::new(&serde_yaml_ng::from_str(text).unwrap())
@@ -146,7 +147,7 @@ mod tests {
     fn never_a_duplicate_and_never_the_announcer() {
         let h = hook(BOTH).unwrap();
         let already = Peer {
-            id: PeerId([5; 20]),
+            id: Some(PeerId([5; 20])),
             ..peer("192.0.2.2:5555")
         };
         let swarm = AnnounceResponse {

@@ -182,7 +182,7 @@ impl Hook for Adds {
         resp: &mut AnnounceResponse,
     ) -> Result<(), ClientError> {
         resp.peers.push(Peer {
-            id: PeerId([0xaa; 20]),
+            id: Some(PeerId([0xaa; 20])),
             ip: "192.0.2.1".parse().unwrap(),
             port: 1,
         });

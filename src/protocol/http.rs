@@ -341,14 +341,16 @@ fn write_compact_peers(d: &mut Dict<'_, '_>, reply: &AnnounceResponse) {
 }
 
 /// BEP 3's original form: a list of `{ip, peer id, port}` dictionaries, both
-/// address families in the one list.
+/// address families in the one list. `peer id` is left out where it is not
+/// known (the memory engine does not keep it, fixed peers never had one), as
+/// with `no_peer_id`: libtorrent and Transmission read such entries.
 fn write_peer_dicts(d: &mut Dict<'_, '_>, peers: &[Peer], no_peer_id: bool) {
     let mut list = d.list(b"peers");
     for peer in peers {
         let mut entry = list.dict();
         entry.bytes(b"ip", peer.ip.to_string().as_bytes());
-        if !no_peer_id {
-            entry.bytes(b"peer id", peer.id.as_bytes());
+        if let (false, Some(id)) = (no_peer_id, peer.id) {
+            entry.bytes(b"peer id", id.as_bytes());
         }
         entry.int(b"port", peer.port.into());
     }
@@ -681,7 +683,7 @@ mod tests {
 
     fn peer(ip: &str, port: u16, id: u8) -> Peer {
         Peer {
-            id: PeerId([id; 20]),
+            id: Some(PeerId([id; 20])),
             ip: ip.parse().unwrap(),
             port,
         }
@@ -778,6 +780,19 @@ mod tests {
         assert!(
             out.ends_with(b"5:peersld2:ip8:10.0.0.24:porti80eed2:ip11:2001:db8::14:porti443eeee")
         );
+
+        // A peer whose id nobody kept (the memory engine's) has no `peer id`
+        // key even when ids were asked for; the others keep theirs.
+        let r = reply(vec![
+            Peer {
+                id: None,
+                ..peer("10.0.0.2", 80, b'a')
+            },
+            peer("2001:db8::1", 443, b'b'),
+        ]);
+        let out = written(&r, full);
+        let tail = b"5:peersld2:ip8:10.0.0.24:porti80eed2:ip11:2001:db8::17:peer id20:bbbbbbbbbbbbbbbbbbbb4:porti443eeee";
+        assert!(out.ends_with(tail), "{}", String::from_utf8_lossy(&out));
     }
 
     #[test]
@@ -831,7 +846,7 @@ mod tests {
                                           v6 in any::<bool>(), compact in any::<bool>(),
                                           counts in proptest::array::uniform4(any::<u32>())) {
             let peers = ports.iter().enumerate().map(|(i, &port)| Peer {
-                id: PeerId([i as u8; 20]),
+                id: (i % 3 != 0).then_some(PeerId([i as u8; 20])),
                 ip: if v6 && i % 2 == 0 { IpAddr::from([0x2001, 0xdb8, 0, 0, 0, 0, 0, i as u16]) }
                     else { IpAddr::from([10, 0, 0, i as u8]) },
                 port,

@@ -114,7 +114,10 @@ pub fn canonical_ip(ip: IpAddr) -> IpAddr {
 /// A peer as handed out to other peers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Peer {
-    pub id: PeerId,
+    /// `None` where nobody knows it: the memory engine does not keep peer
+    /// ids, and `fixed_peers` entries never had one. Only BEP 3's
+    /// non-compact reply shows it, and leaves the key out when it is `None`.
+    pub id: Option<PeerId>,
     pub ip: IpAddr,
     pub port: u16,
 }
@@ -197,7 +200,7 @@ impl AnnounceRequest {
     /// The announcer as other peers will see it.
     pub fn peer(&self) -> Peer {
         Peer {
-            id: self.peer_id,
+            id: Some(self.peer_id),
             ip: self.ip,
             port: self.port,
         }

@@ -686,7 +686,7 @@ mod tests {
     fn peer(addr: &str) -> Peer {
         let addr: SocketAddr = addr.parse().unwrap();
         Peer {
-            id: PeerId([7; 20]),
+            id: Some(PeerId([7; 20])),
             ip: addr.ip(),
             port: addr.port(),
         }

@@ -91,12 +91,8 @@ impl Client {
         }
     }
 
-    fn peer(&self) -> Peer {
-        Peer {
-            id: self.id,
-            ip: self.ip,
-            port: self.port,
-        }
+    fn addr(&self) -> (IpAddr, u16) {
+        (self.ip, self.port)
     }
 
     /// A plain refresh announce with 1000 bytes left and 50 peers wanted.
@@ -199,7 +195,15 @@ fn clients_v4(range: std::ops::Range<u8>) -> Vec<Client> {
 }
 
 fn peers_of(clients: &[Client]) -> HashSet<(IpAddr, u16)> {
-    addrs(&clients.iter().map(Client::peer).collect::<Vec<_>>())
+    clients.iter().map(Client::addr).collect()
+}
+
+/// The peers handed out as the suite compares them: address and port, in
+/// order. Whether an engine hands out peer ids at all is its own choice
+/// (Redis keeps them, memory does not: see docs/ARCHITECTURE.md);
+/// `peers_are_keyed_by_ip_and_port` checks the ids that are there.
+fn listed(peers: &[Peer]) -> Vec<(IpAddr, u16)> {
+    peers.iter().map(|p| (p.ip, p.port)).collect()
 }
 
 /// A client at `ip` (IPv4 or IPv6), its peer id derived from the address.
@@ -246,15 +250,15 @@ pub async fn two_first_announces_see_each_other(store: Storage) {
     announce(&store, a.leech(hash(1))).await;
     let out = announce(&store, b.leech(hash(1))).await;
     assert_eq!(
-        out.peers,
-        vec![a.peer()],
+        listed(&out.peers),
+        vec![a.addr()],
         "second announcer must get the first"
     );
     assert_eq!(out.counts, counts(0, 2, 0));
     let out = announce(&store, a.leech(hash(1))).await;
     assert_eq!(
-        out.peers,
-        vec![b.peer()],
+        listed(&out.peers),
+        vec![b.addr()],
         "first announcer must get the second"
     );
 }
@@ -267,7 +271,7 @@ pub async fn concurrent_first_announces_see_each_other(store: Storage) {
         let (ra, rb) = (a.leech(hash(round)), b.leech(hash(round)));
         let (oa, ob) = tokio::join!(store.announce(&ra), store.announce(&rb));
         let (oa, ob) = (oa.expect("announce failed"), ob.expect("announce failed"));
-        let saw = oa.peers == vec![b.peer()] || ob.peers == vec![a.peer()];
+        let saw = listed(&oa.peers) == vec![b.addr()] || listed(&ob.peers) == vec![a.addr()];
         assert!(
             saw,
             "two first announces missed each other: {oa:?} / {ob:?}"
@@ -331,16 +335,16 @@ pub async fn peers_are_keyed_by_ip_and_port(store: Storage) {
         "same IP and port must replace, not add"
     );
     let out = announce(&store, Client::v4(3).leech(hash(1))).await;
-    let ids: Vec<PeerId> = out
+    let ids: Vec<Option<PeerId>> = out
         .peers
         .iter()
         .filter(|p| (p.ip, p.port) == (a.ip, a.port))
         .map(|p| p.id)
         .collect();
-    assert_eq!(
-        ids,
-        vec![impostor_id.id],
-        "the latest peer_id at an IP and port wins"
+    assert_eq!(ids.len(), 1, "one peer at an IP and port: {:?}", out.peers);
+    assert!(
+        ids[0].is_none() || ids[0] == Some(impostor_id.id),
+        "the latest peer_id at an IP and port wins (where ids are kept): {ids:?}"
     );
 }
 
@@ -474,7 +478,11 @@ pub async fn paused_and_none_are_refreshes(store: Storage) {
             counts(1, 1, 0),
             "{event:?} must be a plain refresh"
         );
-        assert_eq!(out.peers, vec![a.peer()], "{event:?} must get peers");
+        assert_eq!(
+            listed(&out.peers),
+            vec![a.addr()],
+            "{event:?} must get peers"
+        );
     }
 }
 
@@ -484,7 +492,7 @@ pub async fn leechers_get_seeders_first(store: Storage) {
     populate(&store, hash(1), &seeders, true).await;
     populate(&store, hash(1), &leechers, false).await;
     let me = Client::v4(9);
-    let seeder_addrs = addrs(&seeders.iter().map(Client::peer).collect::<Vec<_>>());
+    let seeder_addrs = peers_of(&seeders);
 
     let out = announce(&store, with_numwant(me.leech(hash(1)), 3)).await;
     assert_eq!(
@@ -520,7 +528,7 @@ pub async fn seeders_get_only_leechers(store: Storage) {
     let leechers = clients_v4(4..7);
     populate(&store, hash(1), &leechers, false).await;
     let out = announce(&store, me.seed(hash(1))).await;
-    let leecher_addrs = addrs(&leechers.iter().map(Client::peer).collect::<Vec<_>>());
+    let leecher_addrs = peers_of(&leechers);
     assert_eq!(
         addrs(&out.peers),
         leecher_addrs,
@@ -554,14 +562,14 @@ pub async fn address_families_are_apart_but_counted_together(store: Storage) {
     );
     let out = announce(&store, b4.leech(hash(1))).await;
     assert_eq!(
-        out.peers,
-        vec![a4.peer()],
+        listed(&out.peers),
+        vec![a4.addr()],
         "an IPv4 peer must get only IPv4 peers"
     );
     let out = announce(&store, b6.leech(hash(1))).await;
     assert_eq!(
-        out.peers,
-        vec![a6.peer()],
+        listed(&out.peers),
+        vec![a6.addr()],
         "an IPv6 peer must get only IPv6 peers"
     );
     assert_eq!(out.counts, counts(1, 3, 0));
@@ -806,8 +814,8 @@ async fn neighbours_first(store: &Storage, me: Client, near: [Client; 2], far: [
     let req = with_numwant(with_selection(me.leech(hash(1)), PREFER_SUBNET), 2);
     let out = announce(store, req).await;
     assert_eq!(
-        out.peers,
-        vec![near_seeder.peer(), near_leecher.peer()],
+        listed(&out.peers),
+        vec![near_seeder.addr(), near_leecher.addr()],
         "neighbours (seeders first) must come before everyone else"
     );
     let req = with_selection(me.leech(hash(1)), PREFER_SUBNET);
@@ -901,11 +909,15 @@ pub async fn query_only_is_answered_but_changes_nothing(store: Storage) {
         "a query-only announce changed the store"
     );
     let out = announce(&store, leecher.leech(hash(1))).await;
-    assert_eq!(out.peers, vec![seeder.peer()], "the asker was handed out");
+    assert_eq!(
+        listed(&out.peers),
+        vec![seeder.addr()],
+        "the asker was handed out"
+    );
     let out = announce(&store, with_selection(leecher.leech(hash(1)), QUERY_ONLY)).await;
     assert_eq!(
-        out.peers,
-        vec![seeder.peer()],
+        listed(&out.peers),
+        vec![seeder.addr()],
         "a stored peer asking got itself back"
     );
     let both = PeerSelection {

@@ -33,7 +33,9 @@ pub struct FamilyView {
 pub struct PeerView {
     pub ip: IpAddr,
     pub port: u16,
-    pub peer_id: PeerId,
+    /// As the engine keeps it: Redis does, memory does not (a peer is its
+    /// address, port, role and last-seen time there).
+    pub peer_id: Option<PeerId>,
     pub seeder: bool,
     /// Unix seconds of its last announce.
     pub last_seen: u64,

@@ -35,7 +35,9 @@ struct Family {
 struct Peer {
     ip: String,
     port: u16,
-    peer_id: String,
+    /// Only from an engine that keeps peer ids (Redis; not memory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    peer_id: Option<String>,
     seeder: bool,
     /// Unix seconds.
     last_seen: u64,
@@ -107,7 +109,7 @@ fn family(view: FamilyView) -> Family {
             .map(|p| Peer {
                 ip: p.ip.to_string(),
                 port: p.port,
-                peer_id: p.peer_id.to_hex(),
+                peer_id: p.peer_id.map(|id| id.to_hex()),
                 seeder: p.seeder,
                 last_seen: p.last_seen,
             })

@@ -26,7 +26,7 @@ fn family<A: Family>(swarm: &Swarm<A>, limit: usize) -> FamilyView {
             .map(|peer| PeerView {
                 ip: peer.addr.into(),
                 port: peer.port,
-                peer_id: peer.id,
+                peer_id: None,
                 seeder: peer.role == Role::Seeder,
                 last_seen: u64::from(peer.now.secs()),
             })

@@ -85,8 +85,8 @@ impl MemoryStorage {
     fn save_into<W: Write>(&self, encoder: &mut Encoder<W>) -> io::Result<()> {
         let mut batch = Batch::default();
         for shard in &self.shards {
-            for (hash, torrent) in shard.lock().torrents() {
-                batch.push(hash, torrent);
+            for torrent in shard.lock().torrents() {
+                batch.push(torrent);
             }
             encoder.write(&mut batch)?;
         }
@@ -104,7 +104,7 @@ impl MemoryStorage {
         let mut stale = 0;
         while let Some((hash, mut torrent)) = decoder.next_torrent()? {
             stale += torrent.collect_garbage(cutoff);
-            self.shard(&hash).lock().restore(hash, torrent);
+            self.shard(&hash).lock().restore(torrent);
         }
         Ok(stale)
     }

@@ -1,6 +1,9 @@
 //! One independently locked partition of the torrents.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+
+use hashbrown::HashTable;
+use hashbrown::hash_table::Entry;
 
 use super::clock::CoarseTime;
 use super::torrent::{Action, Torrent};
@@ -17,34 +20,51 @@ use crate::storage::{AnnounceOutcome, FamilyStats, GcStats, StoreStats, TopSwarm
 /// announcing once to many random hashes; a torrent with no peers is also one
 /// nobody is downloading, so a scrape's `downloaded` then restarts from zero.
 ///
-/// The map uses the standard library's randomly keyed SipHash, because info
+/// The table holds the torrents themselves (each carries its own info hash,
+/// so a slot is 40 bytes where a map of hash to torrent would take 48), and
+/// hashes with the standard library's randomly keyed SipHash, because info
 /// hashes are chosen by clients and must not be open to hash flooding.
 #[derive(Default)]
 pub struct Shard {
-    torrents: HashMap<InfoHash, Torrent>,
+    torrents: HashTable<Torrent>,
+    keys: RandomState,
     /// The sum of every torrent's [`Torrent::census`].
     totals: StoreStats,
 }
 
 impl Shard {
+    fn hash(&self, hash: &InfoHash) -> u64 {
+        self.keys.hash_one(hash)
+    }
+
     pub fn announce(&mut self, req: &AnnounceRequest, now: CoarseTime) -> AnnounceOutcome {
         let action = Action::of(req);
         // A stop or a query never creates a torrent; about an unknown one it just gets zeros.
         let joins = matches!(action, Action::Update { .. }) && !req.selection.query_only;
-        let torrent = if joins {
-            self.torrents.entry(req.info_hash).or_default()
+        let hash = self.hash(&req.info_hash);
+        let is_it = |t: &Torrent| *t.hash() == req.info_hash;
+        let keys = &self.keys;
+        let mut slot = if joins {
+            match self
+                .torrents
+                .entry(hash, is_it, |t| keys.hash_one(t.hash()))
+            {
+                Entry::Occupied(slot) => slot,
+                Entry::Vacant(slot) => slot.insert(Torrent::new(req.info_hash)),
+            }
         } else {
-            match self.torrents.get_mut(&req.info_hash) {
-                Some(torrent) => torrent,
-                None => return AnnounceOutcome::default(),
+            match self.torrents.find_entry(hash, is_it) {
+                Ok(slot) => slot,
+                Err(_) => return AnnounceOutcome::default(),
             }
         };
+        let torrent = slot.get_mut();
         let before = torrent.census();
         let peers = torrent.announce(req, action, now);
         let counts = torrent.counts();
         // A dropped torrent takes its snatches with it.
         let after = if torrent.is_empty() {
-            self.torrents.remove(&req.info_hash);
+            slot.remove();
             StoreStats::default()
         } else {
             torrent.census()
@@ -54,16 +74,13 @@ impl Shard {
     }
 
     pub fn scrape(&self, hash: &InfoHash) -> Scrape {
-        self.torrents
-            .get(hash)
-            .map(Torrent::counts)
-            .unwrap_or_default()
+        self.torrent(hash).map(Torrent::counts).unwrap_or_default()
     }
 
     pub fn collect_garbage(&mut self, cutoff: CoarseTime) -> GcStats {
         let mut gc = GcStats::default();
         let mut totals = StoreStats::default();
-        self.torrents.retain(|_, torrent| {
+        self.torrents.retain(|torrent| {
             gc.peers_removed += torrent.collect_garbage(cutoff);
             if torrent.is_empty() {
                 gc.swarms_removed += 1;
@@ -80,27 +97,35 @@ impl Shard {
 
     /// One torrent, for the admin API's look at it.
     pub fn torrent(&self, hash: &InfoHash) -> Option<&Torrent> {
-        self.torrents.get(hash)
+        self.torrents.find(self.hash(hash), |t| t.hash() == hash)
     }
 
     /// Every torrent, for a snapshot.
-    pub fn torrents(&self) -> impl Iterator<Item = (&InfoHash, &Torrent)> {
+    pub fn torrents(&self) -> impl Iterator<Item = &Torrent> {
         self.torrents.iter()
     }
 
     /// Puts back a torrent read from a snapshot; an empty one is not kept
     /// (see the invariant above), a second one under the same hash replaces
     /// the first.
-    pub fn restore(&mut self, hash: InfoHash, torrent: Torrent) {
+    pub fn restore(&mut self, torrent: Torrent) {
         if torrent.is_empty() {
             return;
         }
         let census = torrent.census();
-        let before = self
+        let hash = self.hash(torrent.hash());
+        let keys = &self.keys;
+        let is_it = |t: &Torrent| t.hash() == torrent.hash();
+        let before = match self
             .torrents
-            .insert(hash, torrent)
-            .map(|old| old.census())
-            .unwrap_or_default();
+            .entry(hash, is_it, |t| keys.hash_one(t.hash()))
+        {
+            Entry::Occupied(mut slot) => std::mem::replace(slot.get_mut(), torrent).census(),
+            Entry::Vacant(slot) => {
+                slot.insert(torrent);
+                StoreStats::default()
+            }
+        };
         self.account(&before, &census);
     }
 
@@ -114,9 +139,9 @@ impl Shard {
     /// Adds this shard's `n` largest torrents to `top` (unordered).
     pub fn top_swarms(&self, n: usize, top: &mut Vec<TopSwarm>) {
         let start = top.len();
-        for (hash, torrent) in &self.torrents {
+        for torrent in &self.torrents {
             top.push(TopSwarm {
-                info_hash: *hash,
+                info_hash: *torrent.hash(),
                 counts: torrent.counts(),
             });
             // Trim in batches: sorting once per `n` entries keeps the scan linear.
@@ -133,7 +158,9 @@ impl Shard {
     fn release_spare_capacity(&mut self) {
         let (len, capacity) = (self.torrents.len(), self.torrents.capacity());
         if capacity > 64 && len * 4 < capacity {
-            self.torrents.shrink_to(len * 2);
+            let keys = &self.keys;
+            self.torrents
+                .shrink_to(len * 2, |t| keys.hash_one(t.hash()));
         }
     }
 

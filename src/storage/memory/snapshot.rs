@@ -5,12 +5,12 @@
 //! # Layout (integers little-endian)
 //!
 //! ```text
-//! header   magic "CHYSWARM" | version u16 = 1 | written_at u64 (Unix seconds)
+//! header   magic "CHYSWARM" | version u16 = 2 | written_at u64 (Unix seconds)
 //! records  tag u8 = 1 (torrent):
 //!            info_hash [20] | snatches u32
 //!            v4_count u32 | v4_count × peer(addr [4])
 //!            v6_count u32 | v6_count × peer(addr [16])
-//!          peer: addr | port u16 | peer_id [20] | flags u8 (bit 0: seeder) | last_seen u32
+//!          peer: addr | port u16 | flags u8 (bit 0: seeder) | last_seen u32
 //! end      tag u8 = 0 | torrents u64 | peers u64
 //! trailer  checksum u64: SipHash-2-4 (zero key) of every byte before it
 //! ```
@@ -20,6 +20,10 @@
 //! checksum covers the header, so a damaged write time is caught too. The end
 //! record repeats the totals so a file cut exactly between two records, or a
 //! writer that lost a batch, is still refused.
+//!
+//! Version 1 also held each peer's 20-byte peer_id, which the engine no
+//! longer keeps; a version 1 file is refused like any other version (the
+//! tracker starts empty and says why), never read half right.
 //!
 //! Nothing in the file is trusted for sizes: counts only bound loops that stop
 //! at the end of the input, so a damaged count cannot make the reader
@@ -35,10 +39,10 @@ use siphasher::sip::SipHasher24;
 use super::clock::CoarseTime;
 use super::swarm::{Announcer, Family, Role, Swarm};
 use super::torrent::Torrent;
-use crate::protocol::{InfoHash, PeerId};
+use crate::protocol::InfoHash;
 
 const MAGIC: &[u8; 8] = b"CHYSWARM";
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
 const TAG_END: u8 = 0;
 const TAG_TORRENT: u8 = 1;
 const SEEDER: u8 = 1;
@@ -104,10 +108,10 @@ pub struct Batch {
 }
 
 impl Batch {
-    pub fn push(&mut self, hash: &InfoHash, torrent: &Torrent) {
+    pub fn push(&mut self, torrent: &Torrent) {
         let out = &mut self.bytes;
         out.push(TAG_TORRENT);
-        out.extend_from_slice(&hash.0);
+        out.extend_from_slice(&torrent.hash().0);
         out.extend_from_slice(&torrent.snatches().to_le_bytes());
         self.totals.torrents += 1;
         self.totals.peers += put_swarm(out, torrent.v4()) + put_swarm(out, torrent.v6());
@@ -121,7 +125,6 @@ fn put_swarm<A: Octets>(out: &mut Vec<u8>, swarm: &Swarm<A>) -> u64 {
     for peer in swarm.records() {
         peer.addr.put(out);
         out.extend_from_slice(&peer.port.to_le_bytes());
-        out.extend_from_slice(&peer.id.0);
         out.push(if peer.role == Role::Seeder { SEEDER } else { 0 });
         out.extend_from_slice(&peer.now.secs().to_le_bytes());
         count += 1;
@@ -300,7 +303,7 @@ impl<R: Read> Decoder<R> {
         let v4 = self.swarm::<Ipv4Addr>()?;
         let v6 = self.swarm::<Ipv6Addr>()?;
         self.seen.torrents += 1;
-        Ok((hash, Torrent::restored(v4, v6, snatches)))
+        Ok((hash, Torrent::restored(hash, v4, v6, snatches)))
     }
 
     fn swarm<A: Octets>(&mut self) -> Result<Swarm<A>, SnapshotError> {
@@ -309,7 +312,6 @@ impl<R: Read> Decoder<R> {
         for _ in 0..count {
             let addr = A::read(&mut self.input)?;
             let port = self.input.u16()?;
-            let id = PeerId(self.input.take()?);
             let role = match self.input.u8()? {
                 0 => Role::Leecher,
                 SEEDER => Role::Seeder,
@@ -319,7 +321,6 @@ impl<R: Read> Decoder<R> {
             swarm.upsert(Announcer {
                 addr,
                 port,
-                id,
                 role,
                 now,
             });

@@ -13,42 +13,44 @@
 //! leecher, and switching roles is one swap across the boundary. Handing out
 //! seeders or leechers is a walk over a contiguous slice from a random start.
 //!
-//! # Why inline storage, then an index
+//! # What a peer costs
 //!
-//! Most torrents a public tracker sees have one or two peers. The list is a
-//! [`SmallVec`] that keeps the first peers inside the torrent's own map slot
-//! (two for IPv4, one for IPv6: IPv6 swarms are usually empty and each inline
-//! IPv6 slot costs 44 bytes in every torrent), so a small swarm costs no heap
-//! allocation at all. A `Vec` would cost a 24-byte header plus a heap block
-//! of at least four entries (128 bytes for IPv4) for a single peer.
+//! An entry is the peer's address, port and last-seen second: 10 bytes for
+//! IPv4, 22 for IPv6, byte arrays with no padding. The peer_id is not kept
+//! (see docs/ARCHITECTURE.md: it would more than double an IPv4 entry, and
+//! only the non-compact HTTP reply ever showed it). The list lives in one
+//! heap block behind a single pointer, with the seeder count in the block's
+//! header ([`block`]), so a torrent's map slot holds 8 bytes per family and
+//! an empty family (most torrents have no IPv6 peer) costs nothing more.
+//! Ten IPv4 peers take one 128-byte allocation.
+//!
+//! There is no inline storage in the map slot: every slot would pay for it,
+//! and a one-peer block (32 bytes) costs no more than the inline room would.
+//!
+//! # Lookup
 //!
 //! Lookup by (address, port) is a linear scan while the swarm is small: up to
-//! [`INDEX_ABOVE`] entries of 32 or 44 bytes is at most 1.4 KiB of contiguous
-//! memory, comparable to hashing the key once. Beyond that a hash index from
-//! (address, port) to position is built, and dropped again below
-//! [`INDEX_BELOW`] (the gap keeps a swarm hovering at the threshold from
-//! rebuilding it on every announce). The index uses the standard library's
-//! randomly keyed SipHash: clients pick their ports, so the keys are chosen
-//! by strangers and must not be open to hash flooding.
+//! [`INDEX_ABOVE`] entries of 10 or 22 bytes is at most 704 bytes of
+//! contiguous memory, comparable to hashing the key once. Beyond that a hash
+//! index of positions is built ([`index`]), kept in the block, and dropped
+//! again below [`INDEX_BELOW`] (the gap keeps a swarm hovering at the
+//! threshold from rebuilding it on every announce).
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use smallvec::SmallVec;
-
+use self::block::Block;
+use self::index::Index;
 use super::clock::CoarseTime;
-use crate::protocol::{Peer, PeerId};
+use crate::protocol::Peer;
 
 /// Above this many peers, a swarm keeps a hash index.
 pub const INDEX_ABOVE: usize = 32;
 /// Below this many peers, the index is dropped again.
 pub const INDEX_BELOW: usize = 16;
 
-/// An address family: its address type and how many peers live inline.
-pub trait Family: Copy + Eq + Hash + Into<IpAddr> {
-    type Inline: smallvec::Array<Item = Entry<Self>>;
-
+/// An address family: its address type and how its prefixes compare.
+pub trait Family: Copy + Eq + Hash + Into<IpAddr> + Send + Sync + 'static {
     /// Of a `(IPv4, IPv6)` pair of prefix lengths, the one for this family.
     fn prefix_len(lens: (u8, u8)) -> u8;
 
@@ -57,8 +59,6 @@ pub trait Family: Copy + Eq + Hash + Into<IpAddr> {
 }
 
 impl Family for Ipv4Addr {
-    type Inline = [Entry<Ipv4Addr>; 2];
-
     fn prefix_len(lens: (u8, u8)) -> u8 {
         lens.0
     }
@@ -69,8 +69,6 @@ impl Family for Ipv4Addr {
 }
 
 impl Family for Ipv6Addr {
-    type Inline = [Entry<Ipv6Addr>; 1];
-
     fn prefix_len(lens: (u8, u8)) -> u8 {
         lens.1
     }
@@ -80,27 +78,42 @@ impl Family for Ipv6Addr {
     }
 }
 
-/// One peer: 32 bytes for IPv4, 44 for IPv6. The seeder flag is not stored:
-/// it is the entry's position (see the module docs).
+/// One peer: 10 bytes for IPv4, 22 for IPv6. Port and time are byte arrays
+/// so the entry has alignment 1 and no padding. The seeder flag is not
+/// stored: it is the entry's position (see the module docs).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry<A> {
     addr: A,
-    port: u16,
-    /// Kept only for the non-compact HTTP reply; never used to find a peer.
-    id: PeerId,
-    seen: CoarseTime,
+    port: [u8; 2],
+    seen: [u8; 4],
 }
 
 impl<A: Family> Entry<A> {
+    pub fn new(addr: A, port: u16, seen: CoarseTime) -> Self {
+        Entry {
+            addr,
+            port: port.to_ne_bytes(),
+            seen: seen.secs().to_ne_bytes(),
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        u16::from_ne_bytes(self.port)
+    }
+
+    pub fn seen(&self) -> CoarseTime {
+        CoarseTime::from_secs(u32::from_ne_bytes(self.seen))
+    }
+
     fn key(&self) -> (A, u16) {
-        (self.addr, self.port)
+        (self.addr, self.port())
     }
 
     fn peer(&self) -> Peer {
         Peer {
-            id: self.id,
+            id: None,
             ip: self.addr.into(),
-            port: self.port,
+            port: self.port(),
         }
     }
 }
@@ -113,54 +126,51 @@ pub enum Role {
 }
 
 /// Who is announcing: the swarm key (address, port) plus what is stored with it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Announcer<A> {
     pub addr: A,
     pub port: u16,
-    pub id: PeerId,
     pub role: Role,
     pub now: CoarseTime,
 }
 
+/// One family's peers of one torrent: a single pointer (see [`block`]).
 pub struct Swarm<A: Family> {
-    /// Seeders in `..seeders`, leechers after.
-    entries: SmallVec<A::Inline>,
-    seeders: u32,
-    /// Position of every entry by (address, port), only for large swarms.
-    /// Boxed so the many small swarms pay 8 bytes for it, not 48.
-    #[expect(clippy::box_collection, reason = "the box keeps small swarms small")]
-    index: Option<Box<HashMap<(A, u16), u32>>>,
+    /// Seeders in `..seeders`, leechers after; the index of large swarms.
+    block: Block<A>,
 }
 
 impl<A: Family> Default for Swarm<A> {
     fn default() -> Self {
         Swarm {
-            entries: SmallVec::new(),
-            seeders: 0,
-            index: None,
+            block: Block::default(),
         }
     }
 }
 
 impl<A: Family> Swarm<A> {
     pub fn seeders(&self) -> u32 {
-        self.seeders
+        self.block.seeders()
     }
 
     pub fn leechers(&self) -> u32 {
-        self.len() as u32 - self.seeders
+        self.len() as u32 - self.seeders()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.len() == 0
     }
 
-    fn len(&self) -> usize {
-        self.entries.len()
+    pub fn len(&self) -> usize {
+        self.block.len()
+    }
+
+    fn entries(&self) -> &[Entry<A>] {
+        self.block.entries()
     }
 
     fn role_at(&self, i: usize) -> Role {
-        if i < self.seeders as usize {
+        if i < self.seeders() as usize {
             Role::Seeder
         } else {
             Role::Leecher
@@ -173,29 +183,22 @@ impl<A: Family> Swarm<A> {
     }
 
     fn find(&self, key: (A, u16)) -> Option<usize> {
-        match &self.index {
-            Some(index) => index.get(&key).map(|&i| i as usize),
-            None => self.entries.iter().position(|e| e.key() == key),
+        match self.block.parts() {
+            (entries, Some(index)) => index.find(entries, key),
+            (entries, None) => entries.iter().position(|e| e.key() == key),
         }
     }
 
-    /// Records the announcer under its (address, port), replacing whatever
-    /// peer id was there. Returns its role before (`None` if it is new) and
-    /// its position now, for [`Swarm::select`] (see the `choose` module).
+    /// Records the announcer under its (address, port). Returns its role
+    /// before (`None` if it is new) and its position now, for
+    /// [`Swarm::select`] (see the `choose` module).
     pub fn upsert(&mut self, who: Announcer<A>) -> (Option<Role>, usize) {
+        let entry = Entry::new(who.addr, who.port, who.now);
         let Some(i) = self.find((who.addr, who.port)) else {
-            let entry = Entry {
-                addr: who.addr,
-                port: who.port,
-                id: who.id,
-                seen: who.now,
-            };
             return (None, self.insert(entry, who.role));
         };
         let before = self.role_at(i);
-        let entry = &mut self.entries[i];
-        entry.id = who.id;
-        entry.seen = who.now;
+        self.block.entries_mut()[i] = entry;
         let at = match (before, who.role) {
             (Role::Leecher, Role::Seeder) => self.promote(i),
             (Role::Seeder, Role::Leecher) => self.demote(i),
@@ -208,12 +211,11 @@ impl<A: Family> Swarm<A> {
     /// last-seen time as `now`): what a snapshot saves and
     /// [`Swarm::upsert`] restores.
     pub fn records(&self) -> impl Iterator<Item = Announcer<A>> + '_ {
-        self.entries.iter().enumerate().map(|(i, e)| Announcer {
+        self.entries().iter().enumerate().map(|(i, e)| Announcer {
             addr: e.addr,
-            port: e.port,
-            id: e.id,
+            port: e.port(),
             role: self.role_at(i),
-            now: e.seen,
+            now: e.seen(),
         })
     }
 
@@ -226,31 +228,63 @@ impl<A: Family> Swarm<A> {
     }
 
     /// Removes peers last seen before `cutoff`; returns how many.
+    ///
+    /// A few stale peers are taken out one by one (each a swap with the end,
+    /// so only they and the peers moved into their places touch the index);
+    /// many are dropped in one stable compaction pass, after which the index
+    /// is rebuilt for the survivors, or dropped with them. Either way the
+    /// pass is linear in the swarm, and the block is shrunk to what is left.
     pub fn collect_garbage(&mut self, cutoff: CoarseTime) -> u64 {
-        let mut removed = 0;
-        let mut i = 0;
-        // `remove_at(i)` only moves entries from positions at or after `i`
-        // (not yet checked) into `i` or later, so re-checking `i` visits every
-        // entry exactly once.
-        while i < self.len() {
-            if self.entries[i].seen < cutoff {
-                self.remove_at(i);
-                removed += 1;
-            } else {
-                i += 1;
+        let stale = self.entries().iter().filter(|e| e.seen() < cutoff).count();
+        if stale * 8 > self.len() {
+            self.compact(cutoff);
+        } else if stale > 0 {
+            let mut i = 0;
+            // `remove_at(i)` only moves entries from positions at or after `i`
+            // (not yet checked) into `i` or later, so re-checking `i` visits
+            // every entry exactly once.
+            while i < self.len() {
+                if self.entries()[i].seen() < cutoff {
+                    self.remove_at(i);
+                } else {
+                    i += 1;
+                }
             }
         }
-        if self.entries.spilled() && self.len() * 4 <= self.entries.capacity() {
-            self.entries.shrink_to_fit();
+        self.block.shrink();
+        stale as u64
+    }
+
+    /// Keeps the peers seen at or after `cutoff`, in their order, seeders
+    /// still first.
+    fn compact(&mut self, cutoff: CoarseTime) {
+        let seeders = self.seeders() as usize;
+        let entries = self.block.entries_mut();
+        let mut kept = 0;
+        let mut kept_seeders = 0;
+        for i in 0..entries.len() {
+            if entries[i].seen() >= cutoff {
+                entries[kept] = entries[i];
+                kept += 1;
+                if i < seeders {
+                    kept_seeders += 1;
+                }
+            }
         }
-        removed
+        self.block.set_seeders(kept_seeders);
+        self.block.truncate(kept);
+        if self.block.index().is_some() {
+            self.block.set_index(None);
+            if kept >= INDEX_BELOW {
+                self.build_index();
+            }
+        }
     }
 
     fn insert(&mut self, entry: Entry<A>, role: Role) -> usize {
-        let at = self.len();
-        self.entries.push(entry);
-        if let Some(index) = &mut self.index {
-            index.insert(entry.key(), at as u32);
+        let at = self.block.push(entry);
+        if let (entries, Some(index)) = self.block.parts_mut() {
+            index.insert(entries, at);
         } else if self.len() > INDEX_ABOVE {
             self.build_index();
         }
@@ -265,28 +299,28 @@ impl<A: Family> Swarm<A> {
             Role::Seeder => self.demote(i),
             Role::Leecher => i,
         };
-        self.swap(i, self.len() - 1);
-        let gone = self.entries.pop().expect("remove_at on an empty swarm");
-        if let Some(index) = &mut self.index {
-            index.remove(&gone.key());
-            if self.entries.len() < INDEX_BELOW {
-                self.index = None;
-            }
+        let last = self.len() - 1;
+        self.swap(i, last);
+        let gone = self.block.pop().expect("remove_at on an empty swarm");
+        if self.len() < INDEX_BELOW {
+            self.block.set_index(None);
+        } else if let (_, Some(index)) = self.block.parts_mut() {
+            index.remove(gone.key(), last);
         }
     }
 
     /// Moves the leecher at `i` to the end of the seeders; returns its position.
     fn promote(&mut self, i: usize) -> usize {
-        let to = self.seeders as usize;
+        let to = self.seeders() as usize;
         self.swap(i, to);
-        self.seeders += 1;
+        self.block.set_seeders(to as u32 + 1);
         to
     }
 
     /// Moves the seeder at `i` to the start of the leechers; returns its position.
     fn demote(&mut self, i: usize) -> usize {
-        self.seeders -= 1;
-        let to = self.seeders as usize;
+        let to = self.seeders() as usize - 1;
+        self.block.set_seeders(to as u32);
         self.swap(i, to);
         to
     }
@@ -295,25 +329,22 @@ impl<A: Family> Swarm<A> {
         if a == b {
             return;
         }
-        self.entries.swap(a, b);
-        if let Some(index) = &mut self.index {
-            index.insert(self.entries[a].key(), a as u32);
-            index.insert(self.entries[b].key(), b as u32);
+        let (entries, index) = self.block.parts_mut();
+        if let Some(index) = index {
+            index.swapped(a, entries[a].key(), b, entries[b].key());
         }
+        entries.swap(a, b);
     }
 
     fn build_index(&mut self) {
-        let index = self
-            .entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.key(), i as u32))
-            .collect();
-        self.index = Some(Box::new(index));
+        let index = Index::build(self.entries());
+        self.block.set_index(Some(Box::new(index)));
     }
 }
 
+mod block;
 mod choose;
+mod index;
 #[cfg(test)]
 mod tests;
 

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::clock::CoarseTime;
 use super::swarm::{Announcer, Choice, Family, Role, Swarm};
-use crate::protocol::{AnnounceRequest, Event, Peer, Scrape, canonical_ip};
+use crate::protocol::{AnnounceRequest, Event, InfoHash, Peer, Scrape, canonical_ip};
 use crate::storage::{FamilyStats, StoreStats};
 
 /// What an announce asks of the swarm, decided once from the request so the
@@ -40,18 +40,41 @@ impl Action {
 
 /// The two families are kept apart because a peer can only be handed peers
 /// it can reach, and counted together because a scrape is about the torrent.
-#[derive(Default)]
+///
+/// This is the whole of a torrent's slot in its shard's table: 40 bytes
+/// (the info hash it is found by, the snatch count, one pointer per family;
+/// see the `swarm` module for what they point to).
 pub struct Torrent {
-    v4: Swarm<Ipv4Addr>,
-    v6: Swarm<Ipv6Addr>,
+    hash: InfoHash,
     /// Completed downloads seen while the torrent had peers.
     snatches: u32,
+    v4: Swarm<Ipv4Addr>,
+    v6: Swarm<Ipv6Addr>,
 }
 
 impl Torrent {
+    /// A torrent nobody has joined yet.
+    pub fn new(hash: InfoHash) -> Self {
+        Torrent::restored(hash, Swarm::default(), Swarm::default(), 0)
+    }
+
     /// A torrent read back from a snapshot.
-    pub fn restored(v4: Swarm<Ipv4Addr>, v6: Swarm<Ipv6Addr>, snatches: u32) -> Self {
-        Torrent { v4, v6, snatches }
+    pub fn restored(
+        hash: InfoHash,
+        v4: Swarm<Ipv4Addr>,
+        v6: Swarm<Ipv6Addr>,
+        snatches: u32,
+    ) -> Self {
+        Torrent {
+            hash,
+            snatches,
+            v4,
+            v6,
+        }
+    }
+
+    pub fn hash(&self) -> &InfoHash {
+        &self.hash
     }
 
     pub fn v4(&self) -> &Swarm<Ipv4Addr> {
@@ -146,7 +169,6 @@ impl Place<'_> {
         let (before, at) = swarm.upsert(Announcer {
             addr,
             port: self.req.port,
-            id: self.req.peer_id,
             role,
             now: self.now,
         });

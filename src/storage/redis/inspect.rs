@@ -77,13 +77,13 @@ fn peer(fields: &[Value]) -> Option<PeerView> {
     else {
         return None;
     };
-    // A member whose id vanished still shows, with a zero id.
+    // A member whose id vanished still shows, without an id.
     let decoded = member::decode(member, id).or_else(|| member::decode(member, &[0; 20]))?;
     let last_seen = std::str::from_utf8(score).ok()?.parse::<f64>().ok()? as u64;
     Some(PeerView {
         ip: decoded.ip,
         port: decoded.port,
-        peer_id: PeerId::from_slice(id).unwrap_or_default(),
+        peer_id: PeerId::from_slice(id).ok(),
         seeder: *seeder == 1,
         last_seen,
     })

@@ -29,7 +29,11 @@ pub fn decode(member: &[u8], id: &[u8]) -> Option<Peer> {
         _ => return None,
     };
     let port = u16::from_be_bytes([port[0], port[1]]);
-    Some(Peer { id, ip, port })
+    Some(Peer {
+        id: Some(id),
+        ip,
+        port,
+    })
 }
 
 #[cfg(test)]
@@ -42,7 +46,10 @@ mod tests {
             let ip: IpAddr = ip.parse().unwrap();
             let m = encode(ip, 6881);
             let peer = decode(&m, &[5; 20]).unwrap();
-            assert_eq!((peer.ip, peer.port, peer.id), (ip, 6881, PeerId([5; 20])));
+            assert_eq!(
+                (peer.ip, peer.port, peer.id),
+                (ip, 6881, Some(PeerId([5; 20])))
+            );
         }
         assert_eq!(encode("10.1.2.3".parse().unwrap(), 0x1ae1).len(), 6);
         assert!(decode(&[1, 2, 3, 4, 5], &[5; 20]).is_none());

@@ -8,19 +8,15 @@ use proptest::prelude::*;
 
 use super::*;
 
-/// A peer as the tests describe it: (address, port, id byte, seeder, last seen).
-type PeerSpec = (IpAddr, u16, u8, bool, u32);
+/// A stored peer, every field: (address, port, seeder, last seen).
+type PeerSpec = (IpAddr, u16, bool, u32);
 
-/// A stored peer, every field: (address, port, peer id, seeder, last seen).
-type PeerRow = (IpAddr, u16, [u8; 20], bool, u32);
-
-fn swarm<A: Family>(peers: impl Iterator<Item = (A, u16, u8, bool, u32)>) -> Swarm<A> {
+fn swarm<A: Family>(peers: impl Iterator<Item = (A, u16, bool, u32)>) -> Swarm<A> {
     let mut swarm = Swarm::default();
-    for (addr, port, id, seeder, seen) in peers {
+    for (addr, port, seeder, seen) in peers {
         swarm.upsert(Announcer {
             addr,
             port,
-            id: PeerId([id; 20]),
             role: if seeder { Role::Seeder } else { Role::Leecher },
             now: CoarseTime::from_secs(seen),
         });
@@ -28,25 +24,29 @@ fn swarm<A: Family>(peers: impl Iterator<Item = (A, u16, u8, bool, u32)>) -> Swa
     swarm
 }
 
-fn torrent(peers: &[PeerSpec], snatches: u32) -> Torrent {
-    let v4 = peers.iter().filter_map(|&(ip, port, id, s, t)| match ip {
-        IpAddr::V4(a) => Some((a, port, id, s, t)),
+fn torrent(hash: u8, peers: &[PeerSpec], snatches: u32) -> (InfoHash, Torrent) {
+    let v4 = peers.iter().filter_map(|&(ip, port, s, t)| match ip {
+        IpAddr::V4(a) => Some((a, port, s, t)),
         IpAddr::V6(_) => None,
     });
-    let v6 = peers.iter().filter_map(|&(ip, port, id, s, t)| match ip {
-        IpAddr::V6(a) => Some((a, port, id, s, t)),
+    let v6 = peers.iter().filter_map(|&(ip, port, s, t)| match ip {
+        IpAddr::V6(a) => Some((a, port, s, t)),
         IpAddr::V4(_) => None,
     });
-    Torrent::restored(swarm(v4), swarm(v6), snatches)
+    let hash = InfoHash([hash; 20]);
+    (
+        hash,
+        Torrent::restored(hash, swarm(v4), swarm(v6), snatches),
+    )
 }
 
 /// Everything a torrent holds, in a canonical order (a swarm's order of
 /// entries is an implementation detail that a reload may change).
-fn listing(torrent: &Torrent) -> (u32, Vec<PeerRow>) {
-    fn rows<A: Family>(swarm: &Swarm<A>) -> impl Iterator<Item = PeerRow> + '_ {
+fn listing(torrent: &Torrent) -> (u32, Vec<PeerSpec>) {
+    fn rows<A: Family>(swarm: &Swarm<A>) -> impl Iterator<Item = PeerSpec> + '_ {
         swarm.records().map(|p| {
             let seeder = p.role == Role::Seeder;
-            (p.addr.into(), p.port, p.id.0, seeder, p.now.secs())
+            (p.addr.into(), p.port, seeder, p.now.secs())
         })
     }
     let mut all: Vec<_> = rows(torrent.v4()).chain(rows(torrent.v6())).collect();
@@ -60,8 +60,8 @@ fn encode(torrents: &[(InfoHash, Torrent)], at: SystemTime) -> Vec<u8> {
     // Two batches, as two shards would write them.
     let half = torrents.len() / 2;
     for chunk in [&torrents[..half], &torrents[half..]] {
-        for (hash, torrent) in chunk {
-            batch.push(hash, torrent);
+        for (_, torrent) in chunk {
+            batch.push(torrent);
         }
         encoder.write(&mut batch).unwrap();
     }
@@ -81,20 +81,15 @@ fn sample() -> Vec<(InfoHash, Torrent)> {
     let v4 = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
     let v6 = IpAddr::V6(Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 9));
     vec![
-        (
-            InfoHash([1; 20]),
-            torrent(&[(v4, 6881, 1, true, 1_700_000_000)], 3),
-        ),
-        (
-            InfoHash([2; 20]),
-            torrent(
-                &[
-                    (v4, 6881, 2, false, 1_700_000_001),
-                    (v4, 6882, 3, true, 1_700_000_002),
-                    (v6, 51413, 4, false, 1_700_000_003),
-                ],
-                0,
-            ),
+        torrent(1, &[(v4, 6881, true, 1_700_000_000)], 3),
+        torrent(
+            2,
+            &[
+                (v4, 6881, false, 1_700_000_001),
+                (v4, 6882, true, 1_700_000_002),
+                (v6, 51413, false, 1_700_000_003),
+            ],
+            0,
         ),
     ]
 }
@@ -104,8 +99,9 @@ fn sample_bytes() -> Vec<u8> {
 }
 
 fn assert_same(a: &[(InfoHash, Torrent)], b: &[(InfoHash, Torrent)]) {
-    let list =
-        |v: &[(InfoHash, Torrent)]| -> Vec<_> { v.iter().map(|(h, t)| (*h, listing(t))).collect() };
+    let list = |v: &[(InfoHash, Torrent)]| -> Vec<_> {
+        v.iter().map(|(h, t)| (*h, *t.hash(), listing(t))).collect()
+    };
     assert_eq!(list(a), list(b));
 }
 
@@ -151,11 +147,21 @@ fn foreign_files_are_refused_by_their_magic() {
 
 #[test]
 fn another_version_is_refused_and_named() {
-    let mut bytes = sample_bytes();
-    bytes[8..10].copy_from_slice(&2u16.to_le_bytes());
-    let err = decode(&bytes).err().unwrap();
-    assert!(matches!(err, SnapshotError::Version(2)), "{err:?}");
-    assert!(err.to_string().contains("version 2"), "{err}");
+    // Version 1 (with peer ids) is what the previous release wrote.
+    for version in [1u16, 3] {
+        let mut bytes = sample_bytes();
+        bytes[8..10].copy_from_slice(&version.to_le_bytes());
+        let err = decode(&bytes).err().unwrap();
+        assert!(
+            matches!(err, SnapshotError::Version(v) if v == version),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("version {version}, this build reads version 2")),
+            "{text}"
+        );
+    }
 }
 
 #[test]
@@ -212,7 +218,7 @@ fn an_unknown_record_tag_is_refused() {
 fn unknown_peer_flags_are_refused() {
     let mut bytes = sample_bytes();
     // Torrent 1: tag, hash, snatches, v4 count, then the peer's flags byte.
-    let flags = 18 + 1 + 20 + 4 + 4 + 4 + 2 + 20;
+    let flags = 18 + 1 + 20 + 4 + 4 + 4 + 2;
     assert_eq!(bytes[flags], SEEDER);
     bytes[flags] = 0x80;
     reseal(&mut bytes);
@@ -252,15 +258,15 @@ fn peer_spec() -> impl Strategy<Value = PeerSpec> {
         any::<u32>().prop_map(|a| IpAddr::V4(Ipv4Addr::from(a))),
         any::<u128>().prop_map(|a| IpAddr::V6(Ipv6Addr::from(a))),
     ];
-    (ip, any::<u16>(), any::<u8>(), any::<bool>(), any::<u32>())
+    (ip, any::<u16>(), any::<bool>(), any::<u32>())
 }
 
 /// A store as plain data (proptest needs `Debug` values), built by [`build`].
-type StoreSpec = Vec<([u8; 20], Vec<PeerSpec>, u32)>;
+type StoreSpec = Vec<(u8, Vec<PeerSpec>, u32)>;
 
 fn store_spec() -> impl Strategy<Value = StoreSpec> {
     let one = (
-        any::<[u8; 20]>(),
+        any::<u8>(),
         prop::collection::vec(peer_spec(), 0..6),
         any::<u32>(),
     );
@@ -269,7 +275,7 @@ fn store_spec() -> impl Strategy<Value = StoreSpec> {
 
 fn build(spec: &StoreSpec) -> Vec<(InfoHash, Torrent)> {
     spec.iter()
-        .map(|(hash, peers, snatches)| (InfoHash(*hash), torrent(peers, *snatches)))
+        .map(|(hash, peers, snatches)| torrent(*hash, peers, *snatches))
         .collect()
 }
 

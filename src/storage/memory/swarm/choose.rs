@@ -74,8 +74,8 @@ impl<A: Family> Swarm<A> {
     /// `all_peers`) seeders. A preferred subnet puts the announcer's
     /// neighbours of both groups before everyone else.
     pub fn select(&self, choice: &Choice<A>) -> Vec<Peer> {
-        let seeders = 0..self.seeders as usize;
-        let leechers = self.seeders as usize..self.len();
+        let seeders = 0..self.seeders() as usize;
+        let leechers = self.seeders() as usize..self.len();
         let (first, then) = match (choice.role, choice.all_peers) {
             (Role::Leecher, _) => (seeders, leechers),
             (Role::Seeder, true) => (leechers, seeders),
@@ -109,13 +109,14 @@ impl<A: Family> Swarm<A> {
         if range.is_empty() || out.len() >= choice.want {
             return;
         }
+        let entries = self.entries();
         let start = range.start + rand::random_range(0..range.len());
         let positions = (start..range.end).chain(range.start..start);
         out.extend(
             positions
-                .filter(|&i| Some(i) != choice.skip && keep.accepts(&self.entries[i]))
+                .filter(|&i| Some(i) != choice.skip && keep.accepts(&entries[i]))
                 .take(choice.want - out.len())
-                .map(|i| self.entries[i].peer()),
+                .map(|i| entries[i].peer()),
         );
     }
 }
