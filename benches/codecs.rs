@@ -58,7 +58,7 @@ fn reply_with(peers: usize) -> AnnounceResponse {
         incomplete: 10,
         peers: (0..peers as u32)
             .map(|n| Peer {
-                id: PeerId([n as u8; 20]),
+                id: None,
                 ip: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + n)),
                 port: 6881 + n as u16,
             })

@@ -354,6 +354,9 @@ mod tests {
         );
     }
 
+    /// A decoded key and value.
+    type Pair = (Vec<u8>, Vec<u8>);
+
     proptest! {
         #[test]
         fn any_bytes_round_trip(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
@@ -382,7 +385,7 @@ mod tests {
             prop_oneof![Just(b'&'), Just(b'='), Just(b'%'), Just(b'a'), Just(b'4'), Just(b'F'), any::<u8>()],
             0..96,
         )) {
-            let reference: Result<Vec<(Vec<u8>, Vec<u8>)>, ClientError> = raw
+            let reference: Result<Vec<Pair>, ClientError> = raw
                 .split(|&b| b == b'&')
                 .filter(|s| !s.is_empty())
                 .map(|segment| {
