@@ -105,11 +105,27 @@ fn churn_all(tracker: SocketAddr, offset: u64, run: Duration) -> u64 {
     senders.into_iter().map(|t| t.join().unwrap()).sum()
 }
 
+/// What RSS cannot show at 10 bytes a peer (a leak of a wave is the size of
+/// the allocator's noise): after a sweep the store holds nothing.
+fn assert_store_empty(ops: SocketAddr, wave: u32) {
+    let (status, _, body) = support::admin::request(ops, "GET", "/stats", None, None);
+    assert_eq!(status, 200, "{body}");
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (stats["peers"].as_u64(), stats["torrents"].as_u64()),
+        (Some(0), Some(0)),
+        "wave {wave}: peers or swarms left after the sweep: {body}"
+    );
+}
+
 #[test]
 fn rss_returns_near_the_baseline_once_churned_peers_are_collected() {
     let port = free_port("127.0.0.1");
+    let ops: SocketAddr = format!("127.0.0.1:{}", free_port("127.0.0.1"))
+        .parse()
+        .unwrap();
     let yaml = format!(
-        "chihaya:\n  announce_interval: 2s\n  min_announce_interval: 1s\n  udp:\n    addr: \"127.0.0.1:{port}\"\n    private_key: \"churn\"\n  storage:\n    name: memory\n    config:\n      gc_interval: 1s\n      peer_lifetime: 2s\n      shard_count: 64\n"
+        "chihaya:\n  metrics_addr: \"{ops}\"\n  announce_interval: 2s\n  min_announce_interval: 1s\n  udp:\n    addr: \"127.0.0.1:{port}\"\n    private_key: \"churn\"\n  storage:\n    name: memory\n    config:\n      gc_interval: 1s\n      peer_lifetime: 2s\n      shard_count: 64\n"
     );
     let mut tracker = Running::with_config(&yaml);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -132,10 +148,12 @@ fn rss_returns_near_the_baseline_once_churned_peers_are_collected() {
     let peak1 = rss_kib(pid);
     std::thread::sleep(sweep);
     let after1 = rss_kib(pid);
+    assert_store_empty(ops, 1);
     let second = churn_all(addr, 1 << 39, wave);
     let peak2 = rss_kib(pid);
     std::thread::sleep(sweep);
     let after2 = rss_kib(pid);
+    assert_store_empty(ops, 2);
     let peers = first + second;
     let rate = peers as f64 / (started.elapsed() - 2 * sweep).as_secs_f64();
     eprintln!(
@@ -145,9 +163,13 @@ fn rss_returns_near_the_baseline_once_churned_peers_are_collected() {
     );
     assert!(peers > 10_000, "too few announces answered: {peers}");
     assert!(tracker.is_running(), "tracker died:\n{}", tracker.stderr());
+    // Peers are 10-byte records, so a wave grows RSS by only a few MiB, the
+    // same order as what the allocator keeps for itself (thread caches, arena
+    // tops): half the growth back, give or take that much.
+    const ALLOCATOR_SLACK_KIB: u64 = 4 * 1024;
     for (wave, peak, after) in [(1, peak1, after1), (2, peak2, after2)] {
         assert!(
-            after <= baseline + (peak - baseline) / 2,
+            after <= baseline + (peak - baseline) / 2 + ALLOCATOR_SLACK_KIB,
             "wave {wave}: GC gave back less than half of the peak \
              (baseline {baseline}, peak {peak}, after {after} KiB)"
         );
