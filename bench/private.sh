@@ -63,5 +63,5 @@ if [[ ${BENCH_POSTGRES:-0} == 1 ]]; then
   "${run_as[@]}" "$pg_bin/pg_ctl" -D "$dir/pg/data" -l "$dir/pg/log" -w \
     -o "-p $port -k $dir/pg/sock -c listen_addresses=127.0.0.1" start >/dev/null
   echo "postgresql: $("$pg_bin/postgres" --version) on 127.0.0.1:$port (fsync on, the defaults)"
-  run --flush-secs 3 --dir "$dir/pg-run" --database "postgres://chihaya@127.0.0.1:$port/postgres"
+  run --flush-secs 3 --dir "$dir/pg-run" --database "postgres://chihaya@127.0.0.1:$port/postgres" --probe
 fi

@@ -868,6 +868,80 @@ async fn probe(args: &Args, load: Load, config: &Config, dir: &Path) {
         );
     }
     db.close().await;
+    if args.database.is_none() {
+        placeholders_probe(dir).await;
+    }
+}
+
+/// Why SQLite applies slowly: sqlx binds a `$N` parameter by asking SQLite
+/// its name, which SQLite finds by a linear scan, so one statement of n
+/// parameters costs O(n²). The same 64,000-row upsert (the `peers` shape,
+/// 9 columns, in one transaction) with `$N` and with anonymous `?`
+/// placeholders, at two statement sizes.
+async fn placeholders_probe(dir: &Path) {
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("placeholders.sqlite").display()
+    );
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .expect("scratch database");
+    sqlx::query(
+        "CREATE TABLE t (a BIGINT, b BIGINT, c TEXT, d TEXT, e INTEGER, f BIGINT, g BIGINT, \
+         h BIGINT, i BIGINT, PRIMARY KEY (a, b, c))",
+    )
+    .execute(&pool)
+    .await
+    .expect("scratch table");
+    for rows in [500usize, 50] {
+        for anonymous in [false, true] {
+            let cells = |r: usize| -> String {
+                let one: Vec<String> = (1..=9)
+                    .map(|c| {
+                        if anonymous {
+                            "?".into()
+                        } else {
+                            format!("${}", r * 9 + c)
+                        }
+                    })
+                    .collect();
+                format!("({})", one.join(", "))
+            };
+            let values: Vec<String> = (0..rows).map(cells).collect();
+            let text = format!(
+                "INSERT INTO t VALUES {} ON CONFLICT (a, b, c) DO UPDATE SET f = excluded.f",
+                values.join(", ")
+            );
+            let t = Instant::now();
+            let mut tx = pool.begin().await.expect("begin");
+            for k in 0..64_000 / rows {
+                let mut q = sqlx::query(AssertSqlSafe(text.clone()));
+                for r in 0..rows {
+                    let i = (k * rows + r) as i64;
+                    q = q
+                        .bind(i % 10_000)
+                        .bind(i % 1_000)
+                        .bind(format!("{i:040x}"))
+                        .bind("10.0.0.1")
+                        .bind(6881_i32)
+                        .bind(i)
+                        .bind(i)
+                        .bind(i)
+                        .bind(i);
+                }
+                q.execute(&mut *tx).await.expect("insert");
+            }
+            tx.commit().await.expect("commit");
+            println!(
+                "  probe, placeholders: 64000 rows in statements of {rows} rows with {}: {:.2?}",
+                if anonymous { "?" } else { "$N" },
+                t.elapsed()
+            );
+        }
+    }
+    pool.close().await;
 }
 
 fn print_private(run: &Run, p: &PrivateRun) {
@@ -1008,6 +1082,9 @@ async fn main() {
 
     if args.probe {
         probe(&args, load, &config, &dir).await;
+    }
+    if args.rounds == 0 {
+        return;
     }
     let q =
         |runs: &[&Run], q: f64| median(runs.iter().map(|r| us(r.latencies.quantile(q))).collect());
