@@ -1,5 +1,7 @@
 //! The memory engine's hot paths: an announce into a small and a large swarm,
-//! a scrape, and a garbage collection pass over 100k peers.
+//! a scrape, a garbage collection pass over 100k peers in 10k torrents, and
+//! one over a single swarm of 200k peers (a shard's lock is held for the
+//! whole of one swarm's sweep, so that is the longest a request can wait).
 //!
 //! `cargo bench --bench storage -- --warm-up-time 1 --measurement-time 3`
 
@@ -111,5 +113,39 @@ fn gc(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, announce, scrape, gc);
+/// One swarm of 200k peers, `stale_every`-th of them last seen an hour ago:
+/// a quarter exercises the compaction (and index rebuild) path, a
+/// sixteenth the one-by-one removal path.
+fn gc_one_large_swarm(c: &mut Criterion) {
+    let mut group = c.benchmark_group("gc_one_swarm_of_200k");
+    group.sample_size(10);
+    let now = SystemTime::now();
+    let hour_ago = now - Duration::from_secs(3600);
+    let cutoff = now - Duration::from_secs(1800);
+    for (name, stale_every) in [("remove_a_quarter", 4), ("remove_a_sixteenth", 16)] {
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                || {
+                    let s = MemoryStorage::new(&MemoryConfig {
+                        shard_count: 1,
+                        ..MemoryConfig::default()
+                    });
+                    for n in 0..200_000u32 {
+                        let seen = if n % stale_every == 0 { hour_ago } else { now };
+                        s.announce(&request(0, n), seen);
+                    }
+                    s
+                },
+                |s| {
+                    black_box(s.collect_garbage(cutoff));
+                    s
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, announce, scrape, gc, gc_one_large_swarm);
 criterion_main!(benches);
