@@ -101,13 +101,6 @@ fn counter(v: i64) -> u64 {
     v.max(0) as u64
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// `($1, $2), ($3, $4)` for `rows` rows of `cols` values, or `(?, ?), (?, ?)`
 /// for SQLite: sqlx binds a named or numbered SQLite parameter by asking for
 /// its name, which SQLite finds by a linear scan, so a 500-row statement of
@@ -249,7 +242,7 @@ impl Database {
              ON CONFLICT (id) DO NOTHING",
         )
         .bind(batch.id.0)
-        .bind(now_unix())
+        .bind(super::unix_now())
         .execute(&mut *tx)
         .await
         .map_err(|e| self.err(e))?;

@@ -57,13 +57,6 @@ pub struct FlushStatus {
     pub journal_errors: AtomicU64,
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 fn journal_error(e: std::io::Error) -> DbError {
     DbError::Other(format!("private journal: {e}"))
 }
@@ -257,7 +250,7 @@ impl Flusher {
     /// Drains the ledger into a batch (skipped when empty) and journals
     /// whatever is not journaled yet.
     async fn collect(&mut self) {
-        let batch = self.ledger.drain(BatchId::random(), now_unix());
+        let batch = self.ledger.drain(BatchId::random(), super::unix_now());
         if !batch.is_empty() {
             self.queue.push_back(Queued {
                 id: batch.id,
@@ -331,7 +324,7 @@ impl Flusher {
                     .fetch_add(1, Ordering::Relaxed);
                 self.status
                     .last_commit_unix
-                    .store(now_unix(), Ordering::Relaxed);
+                    .store(super::unix_now(), Ordering::Relaxed);
                 if let Some(since) = self.outage.take() {
                     info!(
                         down_for = ?since.elapsed(),

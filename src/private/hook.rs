@@ -8,13 +8,13 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::batch::{Snatch, Transfer};
 use super::ledger::{Entry, Ledger};
 use super::model::Freeleech;
 use super::registry::{Registry, TorrentView, UserView, passkey_of};
 use super::sessions::{Delta, Report, Sessions};
+use super::unix_now;
 use crate::middleware::hook::Hook;
 use crate::protocol::{
     AnnounceRequest, AnnounceResponse, ClientError, Event, ScrapeRequest, ScrapeResponse,
@@ -31,13 +31,6 @@ pub struct PrivateHook {
     ledger: Arc<Ledger>,
     /// The site-wide switch; the admin API flips it at runtime.
     global_freeleech: AtomicBool,
-}
-
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 impl PrivateHook {

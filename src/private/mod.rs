@@ -20,3 +20,11 @@ pub mod model;
 pub mod registry;
 pub mod service;
 pub mod sessions;
+
+/// Unix seconds now: every time the private tracker keeps (last announce,
+/// batch creation, commit, snatch) is one, as the database stores them.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

@@ -17,11 +17,12 @@ use tracing::{info, warn};
 
 use super::db::{Database, DbError};
 use super::flusher::{self, FlushStatus};
-use super::hook::{PrivateHook, unix_now};
+use super::hook::PrivateHook;
 use super::journal::Journal;
 use super::ledger::Ledger;
 use super::registry::Registry;
 use super::sessions::Sessions;
+use super::unix_now;
 use crate::config::PrivateConfig;
 use crate::config::private::redacted_url;
 use crate::middleware::hook::Hook;
