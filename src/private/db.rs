@@ -505,14 +505,26 @@ impl Database {
 
     /// Deletes a user and its sessions; its accounting history stays.
     pub async fn delete_user(&self, id: UserId) -> Result<bool, DbError> {
+        self.delete_with_sessions("users", "user_id", id.0).await
+    }
+
+    /// Deletes row `id` of `table` and, in the same transaction, the
+    /// sessions (`peers` rows) whose `peers_column` is `id`; whether the row
+    /// was there. Both names are fixed by the callers, never input.
+    async fn delete_with_sessions(
+        &self,
+        table: &'static str,
+        peers_column: &'static str,
+        id: i64,
+    ) -> Result<bool, DbError> {
         let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        let done = sqlx::query("DELETE FROM users WHERE id = $1")
-            .bind(id.0)
+        let done = sqlx::query(sql(format!("DELETE FROM {table} WHERE id = $1")))
+            .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
-        sqlx::query("DELETE FROM peers WHERE user_id = $1")
-            .bind(id.0)
+        sqlx::query(sql(format!("DELETE FROM peers WHERE {peers_column} = $1")))
+            .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(|e| self.err(e))?;
@@ -566,19 +578,8 @@ impl Database {
 
     /// Deletes a torrent and its sessions; the accounting history stays.
     pub async fn delete_torrent(&self, id: TorrentId) -> Result<bool, DbError> {
-        let mut tx = self.pool.begin().await.map_err(|e| self.err(e))?;
-        let done = sqlx::query("DELETE FROM torrents WHERE id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
+        self.delete_with_sessions("torrents", "torrent_id", id.0)
             .await
-            .map_err(|e| self.err(e))?;
-        sqlx::query("DELETE FROM peers WHERE torrent_id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| self.err(e))?;
-        tx.commit().await.map_err(|e| self.err(e))?;
-        Ok(done.rows_affected() > 0)
     }
 }
 
