@@ -1,36 +1,52 @@
 #!/usr/bin/env bash
-# UDP side by side: chihaya vs aquatic_udp 0.9.0, both driven by
-# aquatic_udp_load_test 0.9.0 with the same request mix.
+# UDP side by side: chihaya vs aquatic_udp 0.9.0 vs a bare UDP echo server,
+# all driven by aquatic_udp_load_test 0.9.0 with the same request mix; then
+# round-trip times at 70% of each server's measured peak (bench/udp_latency.rs).
 #
 # Loopback only. Each server is pinned to CPU 0 (taskset -c 0), the load
-# tester to CPU 1. Runs alternate chihaya / aquatic RUNS times each, every run
-# DURATION seconds and bounded by `timeout`. Every server started here is
-# killed on exit.
+# generator to CPU 1. Runs alternate chihaya / aquatic / echo RUNS times each,
+# every run DURATION seconds and bounded by `timeout`. Every server started
+# here is killed on exit.
 #
-# Usage: bash bench/udp_vs_aquatic.sh [RUNS] [DURATION]     (defaults: 2 20)
+# Usage: bash bench/udp_vs_aquatic.sh [RUNS] [DURATION]     (defaults: 3 20)
+# Environment:
+#   SERVERS="chihaya aquatic echo"  which servers, in the order each round runs them
+#   CHIHAYA_BIN=path                measure this binary instead of target/release/chihaya
+#   LATENCY_BIN=path                use this bench/udp_latency.rs build (with CHIHAYA_BIN: no cargo build)
+#   LATENCY_SECS=10                 seconds per latency run (0: no latency runs)
 #
 # First run installs aquatic_udp (io_uring build; falls back to the plain
 # build if that fails) and aquatic_udp_load_test into bench/.tools
-# (gitignored): several minutes on 2 cores. Later runs reuse them.
+# (gitignored): several minutes on 2 cores. Later runs reuse them. The echo
+# server (bench/udp_echo.c) is built with gcc into bench/.tools/bin.
 #
-# Per run it records the load tester's "Average responses per second", the
-# server's CPU time over the run (utime+stime from /proc/PID/stat, all
-# threads) and its peak RSS (VmHWM from /proc/PID/status), then prints the
-# median of each per server and the ratio chihaya/aquatic.
+# Per throughput run it records the load tester's "Average responses per
+# second" (and how many of them were error replies), the server's CPU time
+# over the run (utime+stime from /proc/PID/stat, all threads) and its peak
+# RSS (VmHWM from /proc/PID/status), then prints the median of each per
+# server and the ratios. Per latency run: p50/p99/p99.9 round trip at a fixed
+# rate of 70% of that server's median responses/s.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runs=${1:-2}
+runs=${1:-3}
 duration=${2:-20}
 [[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "RUNS must be 1-99" >&2; exit 2; }
 [[ $duration =~ ^[1-9][0-9]{0,2}$ ]] || { echo "DURATION must be 1-999 s" >&2; exit 2; }
 # The load tester learns connection IDs from its connect requests; a run
 # longer than the 120 s ID lifetime needs connects in the mix (kept here).
+servers=${SERVERS:-chihaya aquatic echo}
+latency_secs=${LATENCY_SECS:-10}
+[[ $latency_secs =~ ^[0-9]{1,3}$ ]] || { echo "LATENCY_SECS must be 0-999" >&2; exit 2; }
+for s in $servers; do
+  [[ $s =~ ^(chihaya|aquatic|echo)$ ]] || { echo "unknown server $s" >&2; exit 2; }
+done
 
 aquatic_version=0.9.0
 tools=bench/.tools
 aquatic_udp=$tools/bin/aquatic_udp
 load_test=$tools/bin/aquatic_udp_load_test
+echo_bin=$tools/bin/udp_echo
 aquatic_build=io-uring
 
 # 1. Install the peers, each once, pinned version, no --locked (its locked
@@ -47,17 +63,27 @@ if [[ ! -x $load_test ]]; then
 fi
 # Which aquatic build is installed: the io_uring one has `use_io_uring`.
 "$aquatic_udp" -p | grep -q '^use_io_uring' || aquatic_build=plain
+if [[ ! -x $echo_bin || bench/udp_echo.c -nt $echo_bin ]]; then
+  mkdir -p "$tools/bin"
+  gcc -O2 -Wall -o "$echo_bin" bench/udp_echo.c
+fi
 
-# 2. Our tracker.
-cargo build --release
-chihaya=target/release/chihaya
+# 2. Our tracker and our latency generator.
+chihaya=${CHIHAYA_BIN:-target/release/chihaya}
+latency=${LATENCY_BIN:-target/release/examples/udp_latency}
+if [[ -z ${CHIHAYA_BIN:-} || -z ${LATENCY_BIN:-} ]]; then
+  cargo build --release --bin chihaya --example udp_latency
+fi
 
 free_udp_port() {
   python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
-port_ours=$(free_udp_port)
-port_aq=$(free_udp_port)
-while [[ $port_aq == "$port_ours" ]]; do port_aq=$(free_udp_port); done
+declare -A port
+for s in chihaya aquatic echo; do
+  p=$(free_udp_port)
+  while [[ " ${port[*]} " == *" $p "* ]]; do p=$(free_udp_port); done
+  port[$s]=$p
+done
 
 dir=$(mktemp -d)
 server_pid=
@@ -77,7 +103,7 @@ chihaya:
   min_announce_interval: "15m"
   metrics_addr: ""
   udp:
-    addr: "127.0.0.1:$port_ours"
+    addr: "127.0.0.1:${port[chihaya]}"
     private_key: "bench-udp-vs-aquatic-fixed-private-key-not-secret"
     max_numwant: 100
     default_numwant: 50
@@ -94,7 +120,7 @@ toml_set() { # file key value
 }
 "$aquatic_udp" -p >"$dir/aquatic.toml"
 toml_set "$dir/aquatic.toml" socket_workers 1
-toml_set "$dir/aquatic.toml" address "\"127.0.0.1:$port_aq\""
+toml_set "$dir/aquatic.toml" address "\"127.0.0.1:${port[aquatic]}\""
 
 "$load_test" -p >"$dir/load_base.toml"
 toml_set "$dir/load_base.toml" workers 1
@@ -110,11 +136,10 @@ toml_set "$dir/load_base.toml" weight_scrape 1
 for k in extra_statistics peer_histogram; do
   grep -q "^$k = " "$dir/load_base.toml" && toml_set "$dir/load_base.toml" "$k" false
 done
-for s in ours aq; do
+for s in chihaya aquatic echo; do
   cp "$dir/load_base.toml" "$dir/load_$s.toml"
+  toml_set "$dir/load_$s.toml" server_address "\"127.0.0.1:${port[$s]}\""
 done
-toml_set "$dir/load_ours.toml" server_address "\"127.0.0.1:$port_ours\""
-toml_set "$dir/load_aq.toml" server_address "\"127.0.0.1:$port_aq\""
 
 clk_tck=$(getconf CLK_TCK)
 cpu_ticks() { # utime+stime of a process, all its threads
@@ -128,72 +153,115 @@ wait_bound() { # port: wait until a UDP socket is bound on 127.0.0.1:port (10 s)
   echo "server did not bind 127.0.0.1:$1" >&2
   return 1
 }
+start_server() { # name: start it pinned to CPU 0, wait until bound
+  case $1 in
+    chihaya) taskset -c 0 "$chihaya" --config "$dir/chihaya.yaml" >"$dir/server.log" 2>&1 & ;;
+    aquatic) taskset -c 0 "$aquatic_udp" -c "$dir/aquatic.toml" >"$dir/server.log" 2>&1 & ;;
+    echo) taskset -c 0 "$echo_bin" 127.0.0.1 "${port[echo]}" >"$dir/server.log" 2>&1 & ;;
+  esac
+  server_pid=$!
+  wait_bound "${port[$1]}" || { cat "$dir/server.log" >&2; exit 1; }
+}
+stop_server() {
+  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+}
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
-echo "aquatic_udp $aquatic_version ($aquatic_build build), aquatic_udp_load_test $aquatic_version"
-echo "runs: $runs per server, $duration s each; rmem_max $(cat /proc/sys/net/core/rmem_max)"
+echo "chihaya: $chihaya ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo +changes))"
+echo "aquatic_udp $aquatic_version ($aquatic_build build), aquatic_udp_load_test $aquatic_version, echo: bench/udp_echo.c"
+echo "runs: $runs per server, $duration s each; rmem_max $(cat /proc/sys/net/core/rmem_max); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 results=$dir/results.tsv
 : >"$results"
 
-# 4. Alternate A/B/A/B.
+# 4. Throughput, alternating A/B/C.
 run_one() { # name run
-  local name=$1 i=$2 port log
-  case $name in
-    chihaya) port=$port_ours
-      taskset -c 0 "$chihaya" --config "$dir/chihaya.yaml" >"$dir/server.log" 2>&1 &
-      server_pid=$! ;;
-    aquatic) port=$port_aq
-      taskset -c 0 "$aquatic_udp" -c "$dir/aquatic.toml" >"$dir/server.log" 2>&1 &
-      server_pid=$! ;;
-  esac
-  wait_bound "$port" || { cat "$dir/server.log" >&2; exit 1; }
-  local load_cfg=$dir/load_ours.toml
-  [[ $name == aquatic ]] && load_cfg=$dir/load_aq.toml
+  local name=$1 i=$2 log
+  start_server "$name"
   log=$dir/load_${name}_$i.log
   local load_before t0 t1 c0 c1
   load_before=$(cut -d' ' -f1 /proc/loadavg)
   c0=$(cpu_ticks "$server_pid"); t0=$(date +%s.%N)
-  timeout $((duration + 60)) taskset -c 1 "$load_test" -c "$load_cfg" >"$log" 2>&1 || {
+  timeout $((duration + 60)) taskset -c 1 "$load_test" -c "$dir/load_$name.toml" >"$log" 2>&1 || {
     echo "load tester failed or timed out ($name run $i):" >&2; tail -20 "$log" >&2; exit 1; }
   c1=$(cpu_ticks "$server_pid"); t1=$(date +%s.%N)
-  local hwm rps secs
+  local hwm rps secs errs
   hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")
-  kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+  stop_server
   rps=$(awk -F': ' '/^Average responses per second:/ { print $2 }' "$log")
+  errs=$(awk '/^Average responses per second:/ { f = 1 } f && /Error responses:/ { print $4; exit }' "$log")
   secs=$(awk '/^Test ran for/ { print $4 }' "$log")
-  [[ -n $rps && -n $secs ]] || { echo "no report in $log" >&2; tail -20 "$log" >&2; exit 1; }
+  [[ -n $rps && -n $secs && -n $errs ]] || { echo "no report in $log" >&2; tail -20 "$log" >&2; exit 1; }
   # Responses over the run / server CPU seconds over the run (the server is
   # idle while the load tester builds its peers, so that time adds ~nothing).
   local cpu
   cpu=$(awk -v a="$c0" -v b="$c1" -v t="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / t }')
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$i" "$rps" "$secs" "$cpu" "$hwm" \
-    "$load_before/$(cut -d' ' -f1 /proc/loadavg)" >>"$results"
-  printf '%-8s run %d: %10.0f responses/s over %s s, server CPU %s s, wall %.1f s, VmHWM %d MB, load %s -> %s\n' \
-    "$name" "$i" "$rps" "$secs" "$cpu" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" $((hwm / 1024)) \
+  printf 'tput\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$i" "$rps" "$secs" "$cpu" "$hwm" "$errs" >>"$results"
+  printf '%-8s run %d: %10.0f responses/s (errors %s/s) over %s s, server CPU %s s, wall %.1f s, VmHWM %d MB, load %s -> %s\n' \
+    "$name" "$i" "$rps" "$errs" "$secs" "$cpu" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" $((hwm / 1024)) \
     "$load_before" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 for i in $(seq "$runs"); do
-  run_one chihaya "$i"
-  run_one aquatic "$i"
+  for s in $servers; do
+    run_one "$s" "$i"
+  done
 done
 
-# 5. The table.
+# 5. Latency at 70% of each server's median peak, alternating again.
+median_rps() { # name
+  awk -F'\t' -v n="$1" '$1 == "tput" && $2 == n { print $4 }' "$results" | sort -g |
+    awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+if ((latency_secs > 0)); then
+  declare -A rate
+  for s in $servers; do
+    rate[$s]=$(awk -v r="$(median_rps "$s")" 'BEGIN { printf "%d", r * 0.7 }')
+  done
+  for i in $(seq "$runs"); do
+    for s in $servers; do
+      start_server "$s"
+      out=$(timeout $((2 * latency_secs + 30)) taskset -c 1 "$latency" --server "127.0.0.1:${port[$s]}" \
+        --rate "${rate[$s]}" --secs "$latency_secs") || { echo "latency run failed ($s)" >&2; exit 1; }
+      stop_server
+      printf 'lat\t%s\t%s\t%s\t%s\n' "$s" "$i" "${rate[$s]}" "$out" >>"$results"
+      printf '%-8s latency run %d at %d/s: %s\n' "$s" "$i" "${rate[$s]}" "$out"
+    done
+  done
+fi
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# 6. The tables.
 python3 - "$results" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+names = [n for n in ("chihaya", "aquatic", "echo") if any(r[1] == n for r in rows)]
 med = {}
-for name in ("chihaya", "aquatic"):
-    rs = [r for r in rows if r[0] == name]
-    rps = statistics.median(float(r[2]) for r in rs)
-    per_cpu = statistics.median(float(r[2]) * float(r[3]) / float(r[4]) for r in rs)
-    hwm = statistics.median(int(r[5]) for r in rs) / 1024
-    med[name] = (rps, per_cpu, hwm)
+for name in names:
+    rs = [r for r in rows if r[0] == "tput" and r[1] == name]
+    rps = statistics.median(float(r[3]) for r in rs)
+    per_cpu = statistics.median(float(r[3]) * float(r[4]) / float(r[5]) for r in rs)
+    hwm = statistics.median(int(r[6]) for r in rs) / 1024
+    errs = statistics.median(float(r[7]) for r in rs)
+    med[name] = (rps, per_cpu, hwm, errs)
 print()
-print("| server | median responses/s | responses per server CPU-second | peak RSS (VmHWM) |")
-print("| --- | --- | --- | --- |")
-for name, (rps, per_cpu, hwm) in med.items():
-    print(f"| {name} | {rps:,.0f} | {per_cpu:,.0f} | {hwm:,.0f} MB |")
-o, a = med["chihaya"], med["aquatic"]
-print(f"| ratio chihaya/aquatic | {o[0]/a[0]:.2f} | {o[1]/a[1]:.2f} | {o[2]/a[2]:.2f} |")
+print("| server | median responses/s | responses per server CPU-second | peak RSS (VmHWM) | error replies/s |")
+print("| --- | --- | --- | --- | --- |")
+for name, (rps, per_cpu, hwm, errs) in med.items():
+    print(f"| {name} | {rps:,.0f} | {per_cpu:,.0f} | {hwm:,.0f} MB | {errs:,.0f} |")
+for a, b in (("chihaya", "aquatic"), ("chihaya", "echo"), ("aquatic", "echo")):
+    if a in med and b in med:
+        x, y = med[a], med[b]
+        print(f"| ratio {a}/{b} | {x[0]/y[0]:.2f} | {x[1]/y[1]:.2f} | {x[2]/y[2]:.2f} | |")
+lat = [r for r in rows if r[0] == "lat"]
+if lat:
+    print()
+    print("| server | rate (70% of its peak) | p50 | p99 | p99.9 | answered | lost |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name in names:
+        rs = [dict(kv.split("=") for kv in r[4].split()) | {"rate": r[3]} for r in lat if r[1] == name]
+        if not rs:
+            continue
+        m = lambda k: statistics.median(float(r[k]) for r in rs)
+        print(f"| {name} | {int(rs[0]['rate']):,}/s | {m('p50_us'):,.0f} µs | {m('p99_us'):,.0f} µs "
+              f"| {m('p999_us'):,.0f} µs | {m('answered'):,.0f} of {m('sent'):,.0f} | {m('lost'):,.0f} |")
 EOF

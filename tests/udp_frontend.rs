@@ -445,3 +445,88 @@ async fn local_addrs_report_the_chosen_port() {
     assert_ne!(server.addr.port(), 0);
     server.stop().await;
 }
+
+/// Every core's socket shares the port, but nothing else may: a second
+/// frontend on a port in use fails to bind instead of quietly taking a share
+/// of its traffic, and the first goes on answering.
+#[tokio::test]
+async fn a_second_frontend_cannot_share_the_port() {
+    let server = Server::start("127.0.0.1:0").await;
+    let config = UdpConfig {
+        addr: Some(server.addr),
+        ..UdpConfig::default()
+    };
+    let err = UdpFrontend::bind(&config).await.err().expect("port in use");
+    assert!(
+        format!("{err:#}").contains(&server.addr.to_string()),
+        "{err:#}"
+    );
+    let client = Client::new("127.0.0.1:0", server.addr).await;
+    let cid = client.connect().await;
+    client
+        .announce(announce(cid, client.txid(), 11, 1, 7001))
+        .await;
+    server.stop().await;
+}
+
+/// Many clients at once, whichever socket the kernel hands each one to:
+/// every one is answered, and each sees the others' announces.
+#[tokio::test]
+async fn every_client_is_answered() {
+    let server = Server::start("127.0.0.1:0").await;
+    let mut clients = Vec::new();
+    for _ in 0..16 {
+        clients.push(Client::new("127.0.0.1:0", server.addr).await);
+    }
+    for (i, client) in clients.iter().enumerate() {
+        let cid = client.connect().await;
+        let reply = client
+            .announce(announce(cid, client.txid(), 12, i as u8, 7000 + i as u16))
+            .await;
+        assert_eq!(reply.peers.len(), i, "client {i} sees those before it");
+    }
+    server.stop().await;
+}
+
+/// Requests fit one Ethernet frame; the frontend takes datagrams of up to
+/// 4096 bytes and answers no longer announce (it sees only its start). A
+/// longer scrape is still answered: only its first hashes count anyway.
+#[tokio::test]
+async fn announces_over_4096_bytes_are_not_answered() {
+    let server = Server::start_with(UdpConfig {
+        addr: Some("127.0.0.1:0".parse().unwrap()),
+        private_key: "test key".into(),
+        max_scrape_infohashes: 1000,
+        ..UdpConfig::default()
+    })
+    .await;
+    let client = Client::new("127.0.0.1:0", server.addr).await;
+    let cid = client.connect().await;
+    // BEP 41 NOP options pad an announce to any length.
+    let padded = |len: usize| {
+        let mut p = announce_packet(&announce(cid, client.txid(), 13, 1, 7001));
+        p.resize(len, 1);
+        p
+    };
+    client
+        .assert_silence(&padded(4097), "a 4097-byte announce")
+        .await;
+    client
+        .assert_silence(&padded(65_507), "a 65,507-byte announce")
+        .await;
+    let reply = client.request(&padded(4096)).await;
+    assert!(matches!(reply, Response::Announce(_)), "{reply:?}");
+
+    let s = UdpScrape {
+        connection_id: cid,
+        transaction_id: client.txid(),
+        info_hashes: (0..3000u32).map(|i| InfoHash([i as u8; 20])).collect(),
+    };
+    let mut scrape = Vec::new();
+    udp::write_scrape_request(&mut scrape, &s);
+    match client.request(&scrape).await {
+        Response::Scrape(r) => assert_eq!(r.files.len(), udp::MAX_SCRAPE_REPLY_HASHES),
+        other => panic!("{other:?}"),
+    }
+    server.stop().await;
+}

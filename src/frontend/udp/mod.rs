@@ -1,41 +1,48 @@
-//! The UDP frontend (BEP 15, BEP 41): one socket, several receive tasks.
+//! The UDP frontend (BEP 15, BEP 41): one socket per core, each served by a
+//! thread of its own that reads and answers datagrams by the batch.
 //!
-//! Each task owns its receive and reply buffers and answers one datagram at a
-//! time, so the hot path allocates only what the request itself needs; several
-//! tasks share the socket so one slow request never holds up the others.
+//! A worker thread blocks in `recvmmsg` on its socket, answers every
+//! datagram of the batch, and sends the replies with one `sendmmsg` (see
+//! [`worker`] and [`batch`]). With more than one core the sockets share the
+//! port through `SO_REUSEPORT` and the kernel spreads clients over them;
+//! pinned to one core there is one socket and one thread, and nothing to
+//! hand datagrams between. All buffers belong to a worker and are reused, so
+//! the hot path allocates only what the request itself needs.
 //!
 //! Nothing but a well-formed connect is answered before the sender has proven
 //! its address with a connection ID (see [`connection_id`]): a tracker that
 //! answered spoofed packets would be a traffic amplifier.
 
+mod batch;
 pub mod connection_id;
+mod worker;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use crate::config::{SwarmConfig, UdpConfig};
 use crate::metrics::{self, Action, Answered, Frontend, Reason, reasons};
 use crate::middleware::{Tracker, TrackerError};
-use crate::protocol::canonical_ip;
 use crate::protocol::udp::{self, Family, Limits, Request};
-use connection_id::{ConnectionIds, unix_now};
+use crate::protocol::{AnnounceRequest, ScrapeRequest, canonical_ip};
+use crate::storage::Storage;
+use connection_id::ConnectionIds;
+use worker::{Slot, Worker};
 
 /// Asked of the kernel for each direction; it may grant less (net.core.rmem_max).
 const SOCKET_BUFFER_BYTES: usize = 8 << 20;
-/// Large enough for any datagram, so nothing is ever silently truncated.
-const RECV_BUFFER_BYTES: usize = 65_536;
+/// How long a worker blocked on an idle socket takes to notice a shutdown.
+const IDLE_WAKEUP: Duration = Duration::from_millis(100);
 
-/// The bound UDP socket, not yet serving.
+/// The bound UDP sockets, not yet serving.
 pub struct UdpFrontend {
-    socket: Arc<UdpSocket>,
+    sockets: Vec<std::net::UdpSocket>,
     addr: SocketAddr,
     ids: ConnectionIds,
     limits: Limits,
@@ -43,17 +50,19 @@ pub struct UdpFrontend {
 }
 
 impl UdpFrontend {
-    /// Binds `addr` (dual-stack for `[::]`); an empty private_key is warned about and replaced by a random one.
+    /// Binds `addr` (dual-stack for `[::]`), one socket per core; an empty
+    /// private_key is warned about and replaced by a random one.
     pub async fn bind(config: &UdpConfig) -> anyhow::Result<Self> {
         let addr = config
             .addr
             .context("udp.addr is not set: nowhere to listen")?;
-        let socket = bind_socket(addr).with_context(|| format!("udp: cannot bind {addr}"))?;
-        let addr = socket
+        let sockets =
+            bind_sockets(addr, workers()).with_context(|| format!("udp: cannot bind {addr}"))?;
+        let addr = sockets[0]
             .local_addr()
             .context("udp: bound socket has no address")?;
         Ok(UdpFrontend {
-            socket: Arc::new(socket),
+            sockets,
             addr,
             ids: ConnectionIds::new(
                 &config.private_key,
@@ -79,50 +88,124 @@ impl UdpFrontend {
         vec![self.addr]
     }
 
-    /// Serves until `shutdown` fires, then stops accepting and returns once
-    /// in-flight requests are answered.
+    /// Serves until `shutdown` fires, then stops receiving and returns once
+    /// every worker has answered the batch in its hands.
     pub async fn serve(
         self,
         tracker: Arc<Tracker>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<()> {
-        let workers = receive_tasks();
+        let workers = self.sockets.len();
         // The server logs the address at info; this adds only the worker count.
         tracing::debug!(addr = %self.addr, workers, "udp frontend serving");
+        // Engines that wait on the network get a batch's calls run concurrently.
+        let concurrent = !matches!(**tracker.storage(), Storage::Memory(_));
         let shared = Arc::new(Shared {
-            socket: self.socket,
             tracker,
             ids: self.ids,
             limits: self.limits,
             request_timing: self.request_timing,
             dropped: AtomicU64::new(0),
         });
-        let tasks = TaskTracker::new();
-        for _ in 0..workers {
-            tasks.spawn(Arc::clone(&shared).receive_loop(shutdown.clone()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let runtime = tokio::runtime::Handle::current();
+        let mut threads = Vec::with_capacity(workers);
+        for (i, socket) in self.sockets.into_iter().enumerate() {
+            let worker = Worker {
+                shared: Arc::clone(&shared),
+                socket,
+                runtime: runtime.clone(),
+                concurrent,
+            };
+            let (done, finished) = tokio::sync::oneshot::channel::<()>();
+            let worker_stop = Arc::clone(&stop);
+            let spawned = std::thread::Builder::new()
+                .name(format!("udp-worker-{i}"))
+                .spawn(move || {
+                    worker.run(&worker_stop);
+                    let _ = done.send(());
+                });
+            match spawned {
+                Ok(thread) => threads.push((thread, finished)),
+                Err(e) => {
+                    stop.store(true, Ordering::Release);
+                    wait_all(threads).await;
+                    return Err(e).context("udp: cannot start a worker thread");
+                }
+            }
         }
-        tasks.close();
-        tasks.wait().await;
+        shutdown.cancelled().await;
+        stop.store(true, Ordering::Release);
+        let panicked = wait_all(threads).await;
         tracing::info!(
             addr = %self.addr,
             dropped = shared.dropped.load(Ordering::Relaxed),
             "udp frontend stopped"
         );
+        anyhow::ensure!(panicked == 0, "udp: {panicked} worker thread(s) panicked");
         Ok(())
     }
 }
 
-/// One per core, but at least two, so a slow storage call never stalls the socket.
-fn receive_tasks() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
+/// Waits for every worker to end; returns how many panicked.
+async fn wait_all(
+    threads: Vec<(
+        std::thread::JoinHandle<()>,
+        tokio::sync::oneshot::Receiver<()>,
+    )>,
+) -> usize {
+    let mut panicked = 0;
+    for (thread, finished) in threads {
+        // The sender is dropped unsent when the worker panicked.
+        if finished.await.is_err() {
+            panicked += 1;
+        }
+        // It has returned (or unwound) by now; joining only reaps it.
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    panicked
 }
 
-/// A non-blocking socket; `[::]` (and any IPv6 address) also takes IPv4
-/// traffic, arriving as IPv4-mapped addresses.
-fn bind_socket(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
+/// One per core this process may run on: 1 when pinned to one core.
+fn workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `n` blocking sockets on `addr`; `[::]` (and any IPv6 address) also takes
+/// IPv4 traffic, arriving as IPv4-mapped addresses.
+///
+/// Several sockets share the port with `SO_REUSEPORT`. That option would
+/// also let a second tracker started by mistake on the same port quietly take
+/// half the traffic, so the port is first bound without it: if anyone holds
+/// it, that bind fails and says so. (Its port is then bound again, with the
+/// option, by every socket.)
+fn bind_sockets(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<std::net::UdpSocket>> {
+    let exclusive = new_socket(addr, false)?;
+    exclusive.bind(&addr.into())?;
+    if n <= 1 {
+        return Ok(vec![exclusive.into()]);
+    }
+    let addr = exclusive
+        .local_addr()?
+        .as_socket()
+        .context("not an IP socket")?;
+    drop(exclusive);
+    (0..n)
+        .map(|_| {
+            let socket = new_socket(addr, true)?;
+            socket.bind(&addr.into())?;
+            Ok(socket.into())
+        })
+        .collect()
+}
+
+fn new_socket(addr: SocketAddr, reuse_port: bool) -> anyhow::Result<Socket> {
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     if addr.is_ipv6() {
         socket.set_only_v6(false)?;
+    }
+    if reuse_port {
+        socket.set_reuse_port(true)?;
     }
     for (what, result) in [
         (
@@ -138,14 +221,27 @@ fn bind_socket(addr: SocketAddr) -> anyhow::Result<UdpSocket> {
             tracing::warn!(%addr, "udp: cannot set {what}: {e}");
         }
     }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    Ok(UdpSocket::from_std(socket.into())?)
+    // Blocking, but never for long: a worker must notice a shutdown.
+    socket.set_read_timeout(Some(IDLE_WAKEUP))?;
+    socket.set_write_timeout(Some(IDLE_WAKEUP))?;
+    Ok(socket)
 }
 
-/// What every receive task shares.
+/// A request that needs the tracker, parsed and authenticated.
+pub(crate) enum Work {
+    Announce {
+        req: AnnounceRequest,
+        transaction_id: u32,
+        family: Family,
+    },
+    Scrape {
+        req: ScrapeRequest,
+        transaction_id: u32,
+    },
+}
+
+/// What every worker shares.
 struct Shared {
-    socket: Arc<UdpSocket>,
     tracker: Arc<Tracker>,
     ids: ConnectionIds,
     limits: Limits,
@@ -155,96 +251,84 @@ struct Shared {
 }
 
 impl Shared {
-    /// Receives until `shutdown`; a request already received is answered first.
-    async fn receive_loop(self: Arc<Self>, shutdown: CancellationToken) {
-        let mut packet = vec![0u8; RECV_BUFFER_BYTES];
-        let mut reply = Vec::with_capacity(2048);
-        loop {
-            let received = tokio::select! {
-                biased;
-                _ = shutdown.cancelled() => return,
-                r = self.socket.recv_from(&mut packet) => r,
-            };
-            let (len, from) = match received {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::debug!("udp: receive failed: {e}");
-                    continue;
-                }
-            };
-            let started = Instant::now();
-            let answered = self.answer(&packet[..len], from, &mut reply).await;
-            record(answered, from, started, len, reply.len());
-            if !reply.is_empty()
-                && let Err(e) = self.socket.send_to(&reply, from).await
-            {
-                tracing::debug!(%from, "udp: send failed: {e}");
-            }
-            if self.request_timing {
-                tracing::debug!(%from, elapsed = ?started.elapsed(), "udp request");
-            }
-        }
-    }
-
-    /// Leaves the reply in `reply`, or `reply` empty when nothing may be
-    /// answered; returns what was answered, for the metrics.
-    async fn answer(
-        &self,
-        packet: &[u8],
-        from: SocketAddr,
-        reply: &mut Vec<u8>,
-    ) -> Option<(Action, Reason)> {
-        reply.clear();
+    /// Everything short of the tracker: parses, checks the connection ID,
+    /// answers connects and malformed requests in `slot.reply`, or leaves
+    /// the request in `slot.work` for [`Shared::finish`]. `now` is the
+    /// batch's clock (unix seconds). `slot` arrives cleared.
+    fn begin(&self, packet: &[u8], from: SocketAddr, now: u32, slot: &mut Slot) {
         let ip = canonical_ip(from.ip());
-        let now = unix_now();
         match udp::parse_request(packet, &self.limits) {
             Ok(Request::Connect(c)) => {
-                udp::write_connect(reply, c.transaction_id, self.ids.issue(ip, now));
-                Some((Action::Connect, reasons::NONE))
+                udp::write_connect(&mut slot.reply, c.transaction_id, self.ids.issue(ip, now));
+                slot.answered = Some((Action::Connect, reasons::NONE));
             }
             Ok(Request::Announce(a)) if self.authentic(a.connection_id, ip, now, from) => {
-                let txid = a.transaction_id;
+                let transaction_id = a.transaction_id;
                 let req = a.into_request(ip, &self.limits);
-                let reason = match self.tracker.announce(&req).await {
-                    Ok(resp) => {
-                        udp::write_announce(reply, txid, &resp, Family::of(req.ip));
-                        reasons::NONE
-                    }
-                    Err(e) => write_failure(reply, txid, &e),
-                };
-                Some((Action::Announce, reason))
+                slot.work = Some(Work::Announce {
+                    family: Family::of(req.ip),
+                    req,
+                    transaction_id,
+                });
             }
             Ok(Request::Scrape(s)) if self.authentic(s.connection_id, ip, now, from) => {
-                let txid = s.transaction_id;
-                let reason = match self.tracker.scrape(&s.into_request(ip)).await {
-                    Ok(resp) => {
-                        udp::write_scrape(reply, txid, &resp);
-                        reasons::NONE
-                    }
-                    Err(e) => write_failure(reply, txid, &e),
-                };
-                Some((Action::Scrape, reason))
+                slot.work = Some(Work::Scrape {
+                    transaction_id: s.transaction_id,
+                    req: s.into_request(ip),
+                });
             }
             // An announce or scrape whose connection ID failed; `authentic` counted it.
-            Ok(_) => None,
+            Ok(_) => {}
             Err(e) => match e.reply_to() {
                 Some(h) => {
                     if !self.authentic(h.connection_id, ip, now, from) {
-                        return None;
+                        return;
                     }
-                    udp::write_error(reply, h.transaction_id, &e.error.0);
+                    udp::write_error(&mut slot.reply, h.transaction_id, &e.error.0);
                     let action = match h.action {
                         udp::ACTION_SCRAPE => Action::Scrape,
                         _ => Action::Announce,
                     };
-                    Some((action, metrics::global().reason(&e.error.into())))
+                    slot.answered = Some((action, metrics::global().reason(&e.error.into())));
                 }
-                None => {
-                    self.count_drop(from, "short packet or malformed connect");
-                    None
-                }
+                None => self.count_drop(from, "short packet or malformed connect"),
             },
         }
+    }
+
+    /// The tracker's part of the request `begin` left in `slot.work`: the
+    /// reply goes to `slot.reply`, what was answered to `slot.answered`.
+    async fn finish(&self, slot: &mut Slot) {
+        slot.answered = match slot.work.take() {
+            Some(Work::Announce {
+                req,
+                transaction_id,
+                family,
+            }) => {
+                let reason = match self.tracker.announce(&req).await {
+                    Ok(resp) => {
+                        udp::write_announce(&mut slot.reply, transaction_id, &resp, family);
+                        reasons::NONE
+                    }
+                    Err(e) => write_failure(&mut slot.reply, transaction_id, &e),
+                };
+                Some((Action::Announce, reason))
+            }
+            Some(Work::Scrape {
+                req,
+                transaction_id,
+            }) => {
+                let reason = match self.tracker.scrape(&req).await {
+                    Ok(resp) => {
+                        udp::write_scrape(&mut slot.reply, transaction_id, &resp);
+                        reasons::NONE
+                    }
+                    Err(e) => write_failure(&mut slot.reply, transaction_id, &e),
+                };
+                Some((Action::Scrape, reason))
+            }
+            None => slot.answered,
+        };
     }
 
     fn authentic(&self, id: u64, ip: IpAddr, now: u32, from: SocketAddr) -> bool {
@@ -259,6 +343,33 @@ impl Shared {
         let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::debug!(%from, dropped, "udp: not answered: {why}");
     }
+
+    /// The metrics of one batch: bytes in and out once, then each answered
+    /// request, all with the batch's response time (received at `started`,
+    /// every reply ready at `answered_at`).
+    fn record(&self, slots: &[Slot], started: Instant, answered_at: Instant) {
+        let metrics = metrics::global();
+        let (received, sent) = slots.iter().fold((0, 0), |(r, s), slot| {
+            (r + slot.received as u64, s + slot.reply.len() as u64)
+        });
+        metrics.requests().add_bytes(Frontend::Udp, received, sent);
+        let elapsed = answered_at.saturating_duration_since(started);
+        let micros = elapsed.as_micros() as u64;
+        for slot in slots {
+            if let Some((action, reason)) = slot.answered {
+                metrics.record(Answered {
+                    frontend: Frontend::Udp,
+                    action,
+                    family: metrics::Family::of(slot.from.ip()),
+                    reason,
+                    micros,
+                });
+            }
+            if self.request_timing {
+                tracing::debug!(from = %slot.from, ?elapsed, "udp request");
+            }
+        }
+    }
 }
 
 /// Client errors go back verbatim; internal ones are logged and hidden.
@@ -269,27 +380,4 @@ fn write_failure(reply: &mut Vec<u8>, transaction_id: u32, e: &TrackerError) -> 
     }
     udp::write_error(reply, transaction_id, e.client_message());
     metrics::global().reason(e)
-}
-
-/// One call into the metrics per datagram: bytes always, the request when one was answered.
-fn record(
-    answered: Option<(Action, Reason)>,
-    from: SocketAddr,
-    started: Instant,
-    received: usize,
-    sent: usize,
-) {
-    let metrics = metrics::global();
-    metrics
-        .requests()
-        .add_bytes(Frontend::Udp, received as u64, sent as u64);
-    if let Some((action, reason)) = answered {
-        metrics.record(Answered {
-            frontend: Frontend::Udp,
-            action,
-            family: metrics::Family::of(from.ip()),
-            reason,
-            micros: started.elapsed().as_micros() as u64,
-        });
-    }
 }
