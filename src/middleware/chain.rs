@@ -185,7 +185,12 @@ impl Chain {
         // Prehooks may have added peers or counts already; the swarm's come after.
         resp.complete = resp.complete.saturating_add(outcome.counts.complete);
         resp.incomplete = resp.incomplete.saturating_add(outcome.counts.incomplete);
-        resp.peers.extend(outcome.peers);
+        // Moved, not copied, when no prehook added peers (the usual case).
+        if resp.peers.is_empty() {
+            resp.peers = outcome.peers;
+        } else {
+            resp.peers.extend(outcome.peers);
+        }
         for hook in self.prehooks.iter().chain(&self.private) {
             hook.after_announce(&req, &mut resp)?;
         }

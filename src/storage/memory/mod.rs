@@ -22,7 +22,7 @@ mod torrent;
 #[cfg(test)]
 mod tests;
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::RandomState;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -30,7 +30,7 @@ use std::time::{Duration, SystemTime};
 use parking_lot::Mutex;
 
 use self::clock::CoarseTime;
-use self::shard::Shard;
+use self::shard::{Keyed, Shard};
 use self::snapshot::{Batch, Decoder, Encoder, SnapshotError};
 use super::view::SwarmView;
 use super::{AnnounceOutcome, GcStats, StoreStats, TopSwarm};
@@ -39,10 +39,12 @@ use crate::protocol::{AnnounceRequest, InfoHash, Scrape};
 
 pub struct MemoryStorage {
     shards: Box<[Mutex<Shard>]>,
-    /// Picks a shard from an info hash. Randomly keyed per process: clients
-    /// choose info hashes, and with a fixed function they could pile every
-    /// torrent onto one shard and serialize the tracker on its lock.
-    router: RandomState,
+    /// Hashes an info hash once per request; that one hash picks the shard
+    /// and is the key in the shard's table (see [`Keyed`]). Randomly keyed
+    /// per process: clients choose info hashes, and with a fixed function
+    /// they could pile every torrent onto one shard, or into one probe
+    /// chain, and serialize the tracker.
+    keys: RandomState,
     /// Where the swarms are kept across restarts, if anywhere.
     snapshot: Option<PathBuf>,
     peer_lifetime: Duration,
@@ -52,12 +54,13 @@ impl MemoryStorage {
     /// `shard_count` is validated by the config; 0 is treated as 1 anyway so
     /// the engine cannot be built unusable.
     pub fn new(config: &MemoryConfig) -> Self {
+        let keys = RandomState::new();
         let shards = (0..config.shard_count.max(1))
-            .map(|_| Mutex::new(Shard::default()))
+            .map(|_| Mutex::new(Shard::new(keys.clone())))
             .collect();
         MemoryStorage {
             shards,
-            router: RandomState::new(),
+            keys,
             snapshot: Some(PathBuf::from(&config.snapshot_path))
                 .filter(|path| !path.as_os_str().is_empty()),
             peer_lifetime: config.peer_lifetime,
@@ -104,7 +107,8 @@ impl MemoryStorage {
         let mut stale = 0;
         while let Some((hash, mut torrent)) = decoder.next_torrent()? {
             stale += torrent.collect_garbage(cutoff);
-            self.shard(&hash).lock().restore(torrent);
+            let (shard, _) = self.shard(&hash);
+            shard.lock().restore(torrent);
         }
         Ok(stale)
     }
@@ -112,24 +116,29 @@ impl MemoryStorage {
     /// Drops every torrent.
     fn clear(&self) {
         for shard in &self.shards {
-            *shard.lock() = Shard::default();
+            *shard.lock() = Shard::new(self.keys.clone());
         }
     }
 
-    fn shard(&self, hash: &InfoHash) -> &Mutex<Shard> {
-        let n = self.shards.len() as u64;
-        &self.shards[(self.router.hash_one(hash) % n) as usize]
+    /// The shard `hash` routes to, and its key in that shard's table.
+    fn shard<'h>(&self, hash: &'h InfoHash) -> (&Mutex<Shard>, Keyed<'h>) {
+        let keyed = Keyed::new(&self.keys, hash);
+        (&self.shards[keyed.shard(self.shards.len())], keyed)
     }
 
     pub fn announce(&self, req: &AnnounceRequest, now: SystemTime) -> AnnounceOutcome {
         let now = CoarseTime::from_system(now);
-        self.shard(&req.info_hash).lock().announce(req, now)
+        let (shard, keyed) = self.shard(&req.info_hash);
+        shard.lock().announce(keyed, req, now)
     }
 
     pub fn scrape(&self, hashes: &[InfoHash]) -> Vec<Scrape> {
         hashes
             .iter()
-            .map(|hash| self.shard(hash).lock().scrape(hash))
+            .map(|hash| {
+                let (shard, keyed) = self.shard(hash);
+                shard.lock().scrape(keyed)
+            })
             .collect()
     }
 
@@ -149,9 +158,10 @@ impl MemoryStorage {
     /// The torrent's counts and up to `limit` peers per family; `None` when
     /// nobody is in its swarm. Locks the one shard for the copy only.
     pub fn swarm(&self, hash: &InfoHash, limit: usize) -> Option<SwarmView> {
-        let shard = self.shard(hash).lock();
+        let (shard, keyed) = self.shard(hash);
         shard
-            .torrent(hash)
+            .lock()
+            .torrent(keyed)
             .map(|torrent| inspect::view(*hash, torrent, limit))
     }
 

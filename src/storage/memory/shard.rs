@@ -23,8 +23,10 @@ use crate::storage::{AnnounceOutcome, FamilyStats, GcStats, StoreStats, TopSwarm
 /// The table holds the torrents themselves (each carries its own info hash,
 /// so a slot is 40 bytes where a map of hash to torrent would take 48), and
 /// hashes with the standard library's randomly keyed SipHash, because info
-/// hashes are chosen by clients and must not be open to hash flooding.
-#[derive(Default)]
+/// hashes are chosen by clients and must not be open to hash flooding. The
+/// keys are the engine's: a request's hash is computed once ([`Keyed`]) and
+/// serves both to pick the shard and as the key here; the table hashes only
+/// to move torrents when it grows.
 pub struct Shard {
     torrents: HashTable<Torrent>,
     keys: RandomState,
@@ -32,17 +34,59 @@ pub struct Shard {
     totals: StoreStats,
 }
 
-impl Shard {
-    fn hash(&self, hash: &InfoHash) -> u64 {
-        self.keys.hash_one(hash)
+/// An info hash with its keyed hash, computed once per request.
+///
+/// Which bits do what: the table's probe start is the hash's low bits and
+/// its tag the top 7, so the shard is picked from bits 24 to 55. Were it
+/// picked from the low bits, every torrent of a shard would share them and
+/// crowd into the same probe groups; from the top bits, they would share
+/// one tag.
+#[derive(Clone, Copy)]
+pub struct Keyed<'h> {
+    pub info_hash: &'h InfoHash,
+    pub hash: u64,
+}
+
+impl<'h> Keyed<'h> {
+    pub fn new(keys: &RandomState, info_hash: &'h InfoHash) -> Self {
+        Keyed {
+            info_hash,
+            hash: keys.hash_one(info_hash),
+        }
     }
 
-    pub fn announce(&mut self, req: &AnnounceRequest, now: CoarseTime) -> AnnounceOutcome {
+    /// Which of `n` shards: bits 24-55 of the hash scaled to `n` (a
+    /// multiply, not a division).
+    pub fn shard(&self, n: usize) -> usize {
+        let bits = u64::from((self.hash >> 24) as u32);
+        ((bits * n as u64) >> 32) as usize
+    }
+
+    fn is(&self) -> impl Fn(&Torrent) -> bool + '_ {
+        |t: &Torrent| t.hash() == self.info_hash
+    }
+}
+
+impl Shard {
+    pub fn new(keys: RandomState) -> Self {
+        Shard {
+            torrents: HashTable::new(),
+            keys,
+            totals: StoreStats::default(),
+        }
+    }
+
+    pub fn announce(
+        &mut self,
+        keyed: Keyed<'_>,
+        req: &AnnounceRequest,
+        now: CoarseTime,
+    ) -> AnnounceOutcome {
+        debug_assert!(*keyed.info_hash == req.info_hash);
         let action = Action::of(req);
         // A stop or a query never creates a torrent; about an unknown one it just gets zeros.
         let joins = matches!(action, Action::Update { .. }) && !req.selection.query_only;
-        let hash = self.hash(&req.info_hash);
-        let is_it = |t: &Torrent| *t.hash() == req.info_hash;
+        let (hash, is_it) = (keyed.hash, keyed.is());
         let keys = &self.keys;
         let mut slot = if joins {
             match self
@@ -73,8 +117,8 @@ impl Shard {
         AnnounceOutcome { peers, counts }
     }
 
-    pub fn scrape(&self, hash: &InfoHash) -> Scrape {
-        self.torrent(hash).map(Torrent::counts).unwrap_or_default()
+    pub fn scrape(&self, keyed: Keyed<'_>) -> Scrape {
+        self.torrent(keyed).map(Torrent::counts).unwrap_or_default()
     }
 
     pub fn collect_garbage(&mut self, cutoff: CoarseTime) -> GcStats {
@@ -96,8 +140,8 @@ impl Shard {
     }
 
     /// One torrent, for the admin API's look at it.
-    pub fn torrent(&self, hash: &InfoHash) -> Option<&Torrent> {
-        self.torrents.find(self.hash(hash), |t| t.hash() == hash)
+    pub fn torrent(&self, keyed: Keyed<'_>) -> Option<&Torrent> {
+        self.torrents.find(keyed.hash, keyed.is())
     }
 
     /// Every torrent, for a snapshot.
@@ -113,7 +157,7 @@ impl Shard {
             return;
         }
         let census = torrent.census();
-        let hash = self.hash(torrent.hash());
+        let hash = self.keys.hash_one(torrent.hash());
         let keys = &self.keys;
         let is_it = |t: &Torrent| t.hash() == torrent.hash();
         let before = match self
@@ -186,4 +230,36 @@ fn trim(top: &mut Vec<TopSwarm>, start: usize, n: usize) {
     let mut mine = top.split_off(start);
     super::rank(&mut mine, n);
     top.append(&mut mine);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every hash lands on one of the `n` shards, the extremes included,
+    /// and the shard does not depend on the bits the table uses.
+    #[test]
+    fn shard_choice_stays_in_range_and_off_the_table_bits() {
+        let info_hash = InfoHash([0; 20]);
+        let at = |hash: u64, n: usize| {
+            Keyed {
+                info_hash: &info_hash,
+                hash,
+            }
+            .shard(n)
+        };
+        for n in [1, 2, 3, 7, 1024, 65_536] {
+            for hash in [0, 1, u64::MAX, 1 << 24, 1 << 55, u64::MAX >> 8] {
+                assert!(at(hash, n) < n, "hash {hash:#x} n {n}");
+            }
+            assert_eq!(at(0, n), 0);
+            assert_eq!(at(u64::MAX, n), n - 1);
+        }
+        // Low 24 bits (probe start) and top 8 (tag) change nothing.
+        let base = 0x0012_3456_789a_bc00_u64 << 4;
+        for n in [3, 1024] {
+            assert_eq!(at(base, n), at(base | 0xff_ffff, n));
+            assert_eq!(at(base, n), at(base | (0xff << 56), n));
+        }
+    }
 }
