@@ -35,10 +35,22 @@
 # responses/s measures the generator; responses per server CPU-second still
 # compares the servers, and the "server CPU" column says how busy each was.
 #
+# Then, for each of wrk-keepalive and wrk-close that ran, latency at a fixed
+# load: bench/http_latency.rs sends the same announces open loop at 70% of
+# each server's median responses/s in that mode, over the same number of
+# connections (kept alive, or one per announce), and counts each announce's
+# latency from the time it was due; runs alternate chihaya / aquatic RUNS
+# times, same pinning, a fresh server each run. A table gives p50, p99 and
+# p99.9, the answered share and the errors per server and mode, and how late
+# the generator itself started requests that had a free connection (p99): if
+# that is not far below the server's figures, they measure the generator.
+#
 # Usage: bash bench/http_vs_aquatic.sh [RUNS] [DURATION] [MODES]
 #   defaults: 3 15 "wrk-keepalive wrk-close aquatic-lt"
 #   environment: CONNECTIONS (default 256), TORRENTS (10000), PEERS (60000),
-#   CHIHAYA (our binary; default: build target/release/chihaya)
+#   CHIHAYA (our binary; default: build target/release/chihaya),
+#   LATENCY_SECS (seconds per latency run, default 10; 0: no latency phase),
+#   LATENCY_BIN (a bench/http_latency.rs build; default: build it)
 #
 # The first run installs aquatic_http and aquatic_http_load_test 0.9.0 into
 # bench/.tools (gitignored; several minutes on 2 cores) and Debian's wrk (apt,
@@ -54,6 +66,15 @@ export TORRENTS=${TORRENTS:-10000} PEERS=${PEERS:-60000} NUMWANT=50
 [[ $runs =~ ^[1-9][0-9]?$ ]] || { echo "RUNS must be 1-99" >&2; exit 2; }
 [[ $duration =~ ^[1-9][0-9]{0,2}$ ]] || { echo "DURATION must be 1-999 s" >&2; exit 2; }
 [[ $connections =~ ^[1-9][0-9]{0,3}$ ]] || { echo "CONNECTIONS must be 1-9999" >&2; exit 2; }
+latency_secs=${LATENCY_SECS:-10}
+[[ $latency_secs =~ ^[0-9]{1,3}$ ]] || { echo "LATENCY_SECS must be 0-999" >&2; exit 2; }
+# The modes that get a latency phase: the wrk ones among those asked for.
+latency_modes=
+if ((latency_secs > 0)); then
+  for m in $modes; do
+    [[ $m == wrk-keepalive || $m == wrk-close ]] && latency_modes+=" $m"
+  done
+fi
 for m in $modes; do
   case $m in wrk-keepalive | wrk-close | aquatic-lt | aquatic-lt-close) ;; *) echo "unknown mode $m" >&2; exit 2 ;; esac
 done
@@ -75,12 +96,17 @@ if ! command -v wrk >/dev/null; then
   apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
 fi
 
-# 2. Our tracker (CHIHAYA=path measures another build, e.g. an older one).
+# 2. Our tracker (CHIHAYA=path measures another build, e.g. an older one)
+#    and the latency generator.
 if [[ -n ${CHIHAYA:-} ]]; then
   chihaya=$CHIHAYA
 else
   cargo build --release
   chihaya=target/release/chihaya
+fi
+latency=${LATENCY_BIN:-target/release/examples/http_latency}
+if [[ -n $latency_modes && -z ${LATENCY_BIN:-} ]]; then
+  cargo build --release --example http_latency
 fi
 
 free_tcp_port() {
@@ -319,9 +345,51 @@ for mode in $modes; do
     run_one "$mode" aquatic "$i"
   done
 done
+
+# 5. Latency at 70% of each server's median responses/s in that mode,
+#    alternating again, a fresh server per run.
+median_rps() { # mode name
+  awk -F'\t' -v m="$1" -v n="$2" '$1 == m && $2 == n { print $4 }' "$results" | sort -g |
+    awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+latencies=$dir/latency.tsv
+: >"$latencies"
+declare -A rate
+for mode in $latency_modes; do
+  for name in chihaya aquatic; do
+    rate[$name]=$(awk -v r="$(median_rps "$mode" "$name")" 'BEGIN { printf "%d", r * 0.7 }')
+  done
+  for i in $(seq "$runs"); do
+    for name in chihaya aquatic; do
+      if ((rate[$name] < 1)); then
+        echo "$mode $name: no rate to measure latency at (70% of its median: ${rate[$name]}/s)" >&2
+        continue
+      fi
+      start_server "$name" "$mode"
+      check_reply "$port" || exit 1
+      close=()
+      [[ $mode == wrk-close ]] && close=(--close)
+      load_before=$(cut -d' ' -f1 /proc/loadavg)
+      c0=$(cpu_ticks "$server_pid")
+      out=$(timeout $((2 * latency_secs + 30)) "${prio[@]}" taskset -c 1 "$latency" \
+        --server "127.0.0.1:$port" --rate "${rate[$name]}" --secs "$latency_secs" \
+        --connections "$connections" --torrents "$TORRENTS" --peers "$PEERS" "${close[@]}" \
+        2>"$dir/latency.err") || {
+        echo "latency run failed ($mode $name run $i):" >&2; cat "$dir/latency.err" >&2; exit 1; }
+      c1=$(cpu_ticks "$server_pid")
+      kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
+      printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$name" "$i" "${rate[$name]}" "$out" >>"$latencies"
+      printf '%-13s %-8s latency run %d at %d/s: %s, server CPU %s s, load %s -> %s\n' "$mode" "$name" "$i" \
+        "${rate[$name]}" "$out" "$(awk -v a="$c0" -v b="$c1" -v t="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / t }')" \
+        "$load_before" "$(cut -d' ' -f1 /proc/loadavg)"
+      # The generator's first error, if any, to say what the errors were.
+      if [[ -s $dir/latency.err ]]; then sed 's/^/  /' "$dir/latency.err"; fi
+    done
+  done
+done
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 
-# 5. The table.
+# 6. The tables (each latency column: the median over the runs).
 python3 - "$results" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
@@ -344,4 +412,23 @@ for mode in modes:
         print(f"| {mode} | {name} | {rps:,.0f} | {busy:.0%} / {gen:.0%} | {per_cpu:,.0f} | {p99} | {hwm:,.0f} MB |")
     o, a = med["chihaya"], med["aquatic"]
     print(f"| {mode} | ratio chihaya/aquatic | {o[0]/a[0]:.2f} | | {o[1]/a[1]:.2f} | | {o[2]/a[2]:.2f} |")
+EOF
+python3 - "$latencies" <<'EOF'
+import statistics, sys
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+if rows:
+    print()
+    print("| mode | server | rate (70% of its median) | p50 | p99 | p99.9 | answered | errors | generator late, p99 |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+for mode in dict.fromkeys(r[0] for r in rows):
+    for name in ("chihaya", "aquatic"):
+        rs = [dict(kv.split("=") for kv in r[4].split()) | {"rate": r[3]} for r in rows
+              if r[0] == mode and r[1] == name]
+        if not rs:
+            continue
+        m = lambda k: statistics.median(float(r[k]) for r in rs)
+        ms = lambda k: "n/a" if m("answered") == 0 else f"{m(k) / 1000:,.2f} ms"
+        print(f"| {mode} | {name} | {int(rs[0]['rate']):,}/s | {ms('p50_us')} | {ms('p99_us')} "
+              f"| {ms('p999_us')} | {m('answered'):,.0f} of {m('sent'):,.0f} | {m('errors'):,.0f} "
+              f"| {m('gen_late_p99_us') / 1000:,.2f} ms |")
 EOF
