@@ -113,7 +113,9 @@ impl Worker {
                 }
             }
             self.finish(slots);
-            let answered_at = Instant::now();
+            // Counted before it is sent: a client that has its reply must
+            // find it in /metrics and /stats already.
+            self.shared.record(slots, started, Instant::now());
             batch.send(
                 &self.socket,
                 slots
@@ -122,7 +124,6 @@ impl Worker {
                     .filter(|(_, s)| !s.reply.is_empty())
                     .map(|(i, s)| (i, &s.reply[..])),
             );
-            self.shared.record(slots, started, answered_at);
         }
     }
 
