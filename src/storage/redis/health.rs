@@ -7,7 +7,10 @@
 //! Requests overlap, so "the last request succeeded" is not "Redis is back":
 //! a request sent just before Redis died may complete just after another one
 //! saw it fail. Every request therefore takes a ticket when it starts, and only
-//! a success that *started* after the failure that opened the outage ends it.
+//! a success that *started* after the failure that opened the outage ends it,
+//! and, the other way round, only a failure that started after the success
+//! that ended the last outage opens a new one (a request sent while Redis
+//! was still down may fail after it came back).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -22,6 +25,8 @@ pub struct Health {
     next_ticket: AtomicU64,
     /// The ticket of the request whose failure opened the current outage, or [`UP`].
     down_since: AtomicU64,
+    /// The ticket of the request whose success ended the last outage.
+    up_since: AtomicU64,
 }
 
 impl Default for Health {
@@ -29,6 +34,7 @@ impl Default for Health {
         Health {
             next_ticket: AtomicU64::new(0),
             down_since: AtomicU64::new(UP),
+            up_since: AtomicU64::new(0),
         }
     }
 }
@@ -46,12 +52,16 @@ impl Health {
     /// A request succeeded: if it started after the outage began, Redis is back.
     pub fn ok(&self, ticket: Ticket, broker: &str) {
         let since = self.down_since.load(Ordering::Relaxed);
-        if since != UP
-            && ticket.0 > since
-            && self
-                .down_since
-                .compare_exchange(since, UP, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok()
+        if since == UP || ticket.0 <= since {
+            return;
+        }
+        // Raised before the outage ends, so no failure older than this
+        // success can open a new one in between.
+        self.up_since.fetch_max(ticket.0, Ordering::SeqCst);
+        if self
+            .down_since
+            .compare_exchange(since, UP, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok()
         {
             info!(broker, "redis storage reachable again");
         }
@@ -59,9 +69,13 @@ impl Health {
 
     /// A request failed: the first failure of an outage is logged.
     pub fn failed(&self, ticket: Ticket, broker: &str, error: &str) {
+        if ticket.0 < self.up_since.load(Ordering::SeqCst) {
+            // Started before Redis was seen back: old news.
+            return;
+        }
         if self
             .down_since
-            .compare_exchange(UP, ticket.0, Ordering::Relaxed, Ordering::Relaxed)
+            .compare_exchange(UP, ticket.0, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok()
         {
             error!(
@@ -92,6 +106,25 @@ mod tests {
         let later = h.ticket();
         h.ok(later, "b");
         assert!(!down(&h));
+    }
+
+    #[test]
+    fn a_request_older_than_the_recovery_does_not_reopen_the_outage() {
+        let h = Health::default();
+        let failing = h.ticket();
+        h.failed(failing, "b", "refused");
+        let stuck = h.ticket(); // sent while Redis was down, fails late
+        let back = h.ticket();
+        h.ok(back, "b");
+        assert!(!down(&h));
+        h.failed(stuck, "b", "timed out");
+        assert!(
+            !down(&h),
+            "a request sent before the recovery proves nothing"
+        );
+        let later = h.ticket();
+        h.failed(later, "b", "refused");
+        assert!(down(&h), "a new failure opens a new outage");
     }
 
     #[test]
