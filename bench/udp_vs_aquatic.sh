@@ -71,8 +71,14 @@ fi
 # 2. Our tracker and our latency generator.
 chihaya=${CHIHAYA_BIN:-target/release/chihaya}
 latency=${LATENCY_BIN:-target/release/examples/udp_latency}
-if [[ -z ${CHIHAYA_BIN:-} || -z ${LATENCY_BIN:-} ]]; then
-  cargo build --release --bin chihaya --example udp_latency
+# Two builds, not one: built with an example, the binary would carry the
+# features the dev-dependencies turn on (cargo unifies them), and so would
+# not be the binary operators run.
+if [[ -z ${CHIHAYA_BIN:-} ]]; then
+  cargo build --release --bin chihaya
+fi
+if [[ -z ${LATENCY_BIN:-} ]]; then
+  cargo build --release --example udp_latency
 fi
 
 free_udp_port() {
