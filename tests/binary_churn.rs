@@ -4,7 +4,8 @@
 //! resident memory must come back near where it started: nothing per peer
 //! or per torrent may outlive the peer.
 //!
-//! Runs `CHURN_SECS` seconds in two waves (default 20; set it higher for a soak).
+//! Three waves of `CHURN_SECS / 2` seconds each (default 20, so 30 s of churn;
+//! set it higher for a soak).
 
 mod support;
 
@@ -138,28 +139,28 @@ fn rss_returns_near_the_baseline_once_churned_peers_are_collected() {
     std::thread::sleep(sweep);
     let baseline = rss_kib(pid);
 
-    // Two waves of distinct peers. The allocator may keep some of the first
-    // wave's pages (per-thread arenas, fragmentation), so "flat" is judged
-    // wave against wave: the second must leave nothing behind that the
-    // first did not, and each must give most of its peak back.
+    // Three waves of distinct peers. The allocator may keep some of a wave's
+    // pages (per-thread arenas, fragmentation, glibc's mmap threshold rising
+    // once big blocks were freed), and how much varies from run to run: in CI
+    // the second wave once left 8 MB more than the first, with the store
+    // empty after both. What it keeps settles; a leak does not. So each wave
+    // must give most of its peak back, and the last must leave nothing
+    // behind that the one before it did not.
     let wave = churn_duration() / 2;
     let started = Instant::now();
-    let first = churn_all(addr, 0, wave);
-    let peak1 = rss_kib(pid);
-    std::thread::sleep(sweep);
-    let after1 = rss_kib(pid);
-    assert_store_empty(ops, 1);
-    let second = churn_all(addr, 1 << 39, wave);
-    let peak2 = rss_kib(pid);
-    std::thread::sleep(sweep);
-    let after2 = rss_kib(pid);
-    assert_store_empty(ops, 2);
-    let peers = first + second;
-    let rate = peers as f64 / (started.elapsed() - 2 * sweep).as_secs_f64();
+    let mut peers = 0;
+    let mut waves = Vec::new(); // (peak, after GC) per wave, KiB
+    for n in 1..=3u32 {
+        peers += churn_all(addr, u64::from(n) << 38, wave);
+        let peak = rss_kib(pid);
+        std::thread::sleep(sweep);
+        waves.push((peak, rss_kib(pid)));
+        assert_store_empty(ops, n);
+    }
+    let rate = peers as f64 / (started.elapsed() - 3 * sweep).as_secs_f64();
     eprintln!(
-        "churn: warm-up {warm} peers; {peers} distinct peers in 2 waves of {wave:?} ({rate:.0}/s); \
-         RSS KiB: baseline {baseline}, wave 1 peak {peak1} after GC {after1}, \
-         wave 2 peak {peak2} after GC {after2}"
+        "churn: warm-up {warm} peers; {peers} distinct peers in 3 waves of {wave:?} ({rate:.0}/s); \
+         RSS KiB: baseline {baseline}, (peak, after GC) per wave {waves:?}"
     );
     assert!(peers > 10_000, "too few announces answered: {peers}");
     assert!(tracker.is_running(), "tracker died:\n{}", tracker.stderr());
@@ -167,20 +168,22 @@ fn rss_returns_near_the_baseline_once_churned_peers_are_collected() {
     // same order as what the allocator keeps for itself (thread caches, arena
     // tops): half the growth back, give or take that much.
     const ALLOCATOR_SLACK_KIB: u64 = 4 * 1024;
-    for (wave, peak, after) in [(1, peak1, after1), (2, peak2, after2)] {
+    for (n, &(peak, after)) in waves.iter().enumerate() {
         assert!(
-            after <= baseline + (peak - baseline) / 2 + ALLOCATOR_SLACK_KIB,
-            "wave {wave}: GC gave back less than half of the peak \
-             (baseline {baseline}, peak {peak}, after {after} KiB)"
+            after <= baseline + peak.saturating_sub(baseline) / 2 + ALLOCATOR_SLACK_KIB,
+            "wave {}: GC gave back less than half of the peak \
+             (baseline {baseline}, peak {peak}, after {after} KiB)",
+            n + 1
         );
     }
-    // Against the first wave's level, or the baseline if the first sweep
-    // gave back even more than the wave took.
-    let level = after1.max(baseline);
-    let allowed = level + level / 10 + 4 * 1024;
+    // Against the second wave's level, or the baseline if that sweep gave
+    // back even more than the wave took.
+    let (after2, after3) = (waves[1].1, waves[2].1);
+    let level = after2.max(baseline);
+    let allowed = level + level / 10 + ALLOCATOR_SLACK_KIB;
     assert!(
-        after2 <= allowed,
-        "RSS grows from wave to wave: {after1} KiB after the first, {after2} KiB after \
-         the second (allowed {allowed})"
+        after3 <= allowed,
+        "RSS still grows at the third wave: {after2} KiB after the second, {after3} KiB after \
+         the third (allowed {allowed})"
     );
 }
