@@ -1,7 +1,9 @@
 //! The memory engine's hot paths: an announce into a small and a large swarm,
 //! a scrape, a garbage collection pass over 100k peers in 10k torrents, and
 //! one over a single swarm of 200k peers (a shard's lock is held for the
-//! whole of one swarm's sweep, so that is the longest a request can wait).
+//! whole of one swarm's sweep, so that is the longest a request can wait),
+//! and a UDP-sized batch of announces into a million torrents, with and
+//! without prefetching.
 //!
 //! `cargo bench --bench storage -- --warm-up-time 1 --measurement-time 3`
 
@@ -147,5 +149,58 @@ fn gc_one_large_swarm(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, announce, scrape, gc, gc_one_large_swarm);
+/// What the UDP frontend does with a batch: 64 announces to torrents picked
+/// at random from a million (two peers each, far more than the caches
+/// hold), with and without telling the store first ([`MemoryStorage::prefetch`]).
+/// The difference is the cache misses that prefetching hides.
+fn batch_in_a_million_torrents(c: &mut Criterion) {
+    const TORRENTS: u32 = 1_000_000;
+    let mut group = c.benchmark_group("batch_of_64_in_1m_torrents");
+    let s = store();
+    fill(&s, TORRENTS, 2);
+    // A fixed pseudo-random walk (xorshift), the same for both variants.
+    let mut x = 0x9e37_79b9_u32;
+    let mut next_batch = move || {
+        (0..64)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                request(x % TORRENTS, x / TORRENTS % 2)
+            })
+            .collect::<Vec<_>>()
+    };
+    for prefetch in [false, true] {
+        let name = if prefetch { "prefetched" } else { "one_by_one" };
+        let mut hashes = Vec::with_capacity(64);
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                &mut next_batch,
+                |batch| {
+                    let now = SystemTime::now();
+                    if prefetch {
+                        hashes.clear();
+                        hashes.extend(batch.iter().map(|r| r.info_hash));
+                        s.prefetch(&hashes);
+                    }
+                    for req in &batch {
+                        black_box(s.announce(req, now));
+                    }
+                    batch
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    announce,
+    scrape,
+    gc,
+    gc_one_large_swarm,
+    batch_in_a_million_torrents
+);
 criterion_main!(benches);

@@ -31,7 +31,7 @@ use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::protocol::{
-    AnnounceRequest, AnnounceResponse, ClientError, ScrapeRequest, ScrapeResponse,
+    AnnounceRequest, AnnounceResponse, ClientError, InfoHash, ScrapeRequest, ScrapeResponse,
 };
 use crate::storage::{Storage, StorageError};
 
@@ -128,6 +128,12 @@ impl Tracker {
                 .spawn(move || chain.announce_posthooks(req, copy));
         }
         Ok(resp)
+    }
+
+    /// Tells storage which torrents a batch of requests is about, before
+    /// the batch is served (see [`Storage::prefetch`]).
+    pub fn prefetch(&self, hashes: &[InfoHash]) {
+        self.storage.prefetch(hashes);
     }
 
     pub async fn scrape(&self, req: &ScrapeRequest) -> Result<ScrapeResponse, TrackerError> {

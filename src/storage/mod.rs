@@ -138,6 +138,16 @@ impl Storage {
         }
     }
 
+    /// A hint that requests about `hashes` are about to be served: the
+    /// memory engine starts loading their torrents (see
+    /// [`MemoryStorage::prefetch`](memory::MemoryStorage::prefetch)).
+    pub fn prefetch(&self, hashes: &[InfoHash]) {
+        match self {
+            Storage::Memory(m) => m.prefetch(hashes),
+            Storage::Redis(_) => {}
+        }
+    }
+
     /// Counts for each hash, in the order asked; unknown hashes count zero.
     pub async fn scrape(&self, hashes: &[InfoHash]) -> Result<Vec<Scrape>, StorageError> {
         match self {

@@ -27,7 +27,7 @@ use tokio::runtime::Handle;
 use super::Shared;
 use super::batch::{BATCH, Batch};
 use crate::metrics::{Action, Reason};
-use crate::protocol::udp;
+use crate::protocol::{InfoHash, udp};
 
 /// What one datagram of a batch came to.
 pub(super) struct Slot {
@@ -68,6 +68,7 @@ impl Worker {
         let _runtime = self.runtime.enter();
         let mut batch = Batch::default();
         let mut slots: Vec<Slot> = (0..BATCH).map(|_| Slot::new()).collect();
+        let mut hashes = Vec::with_capacity(BATCH);
         while !stop.load(Ordering::Acquire) {
             let n = match batch.recv(&self.socket) {
                 Ok(n) => n,
@@ -112,6 +113,7 @@ impl Worker {
                     None => slot.from = SocketAddr::from(([0, 0, 0, 0], 0)),
                 }
             }
+            self.prefetch(slots, &mut hashes);
             self.finish(slots);
             // Counted before it is sent: a client that has its reply must
             // find it in /metrics and /stats already.
@@ -125,6 +127,21 @@ impl Worker {
                     .map(|(i, s)| (i, &s.reply[..])),
             );
         }
+    }
+
+    /// Tells the tracker which torrents the batch is about, so their memory
+    /// is on its way before the first request is served. `hashes` is kept
+    /// between batches.
+    fn prefetch(&self, slots: &[Slot], hashes: &mut Vec<InfoHash>) {
+        hashes.clear();
+        for slot in slots {
+            match &slot.work {
+                Some(super::Work::Announce { req, .. }) => hashes.push(req.info_hash),
+                Some(super::Work::Scrape { req, .. }) => hashes.extend(&req.info_hashes),
+                None => {}
+            }
+        }
+        self.shared.tracker.prefetch(hashes);
     }
 
     /// Runs the tracker calls the batch needs.

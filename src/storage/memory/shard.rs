@@ -2,10 +2,8 @@
 
 use std::hash::{BuildHasher, RandomState};
 
-use hashbrown::HashTable;
-use hashbrown::hash_table::Entry;
-
 use super::clock::CoarseTime;
+use super::table::{Probe, Table};
 use super::torrent::{Action, Torrent};
 use crate::protocol::{AnnounceRequest, InfoHash, Scrape};
 use crate::storage::{AnnounceOutcome, FamilyStats, GcStats, StoreStats, TopSwarm};
@@ -13,34 +11,31 @@ use crate::storage::{AnnounceOutcome, FamilyStats, GcStats, StoreStats, TopSwarm
 /// The torrents whose info hash routes here, and running totals of their
 /// peers and snatches so [`Shard::stats`] costs nothing per torrent.
 ///
-/// Invariant: every torrent in the map has at least one peer. A torrent is
-/// created by its first announce and dropped as soon as its last peer stops
-/// or is collected; its snatch count goes with it. Keeping empty torrents for
-/// their snatch counts would let anyone grow the map without bound by
-/// announcing once to many random hashes; a torrent with no peers is also one
-/// nobody is downloading, so a scrape's `downloaded` then restarts from zero.
+/// Invariant: every torrent in the table has at least one peer. A torrent
+/// is created by its first announce and dropped as soon as its last peer
+/// stops or is collected; its snatch count goes with it. Keeping empty
+/// torrents for their snatch counts would let anyone grow the table without
+/// bound by announcing once to many random hashes; a torrent with no peers
+/// is also one nobody is downloading, so a scrape's `downloaded` then
+/// restarts from zero. (The [`table`](super::table) relies on it too: an
+/// empty torrent is how it marks a vacant slot.)
 ///
-/// The table holds the torrents themselves (each carries its own info hash,
-/// so a slot is 40 bytes where a map of hash to torrent would take 48), and
-/// hashes with the standard library's randomly keyed SipHash, because info
-/// hashes are chosen by clients and must not be open to hash flooding. The
-/// keys are the engine's: a request's hash is computed once ([`Keyed`]) and
-/// serves both to pick the shard and as the key here; the table hashes only
-/// to move torrents when it grows.
+/// The table hashes with the standard library's randomly keyed SipHash,
+/// because info hashes are chosen by clients and must not be open to hash
+/// flooding. The keys are the engine's: a request's hash is computed once
+/// ([`Keyed`]) and serves both to pick the shard and as the key here.
 pub struct Shard {
-    torrents: HashTable<Torrent>,
-    keys: RandomState,
+    torrents: Table,
     /// The sum of every torrent's [`Torrent::census`].
     totals: StoreStats,
 }
 
 /// An info hash with its keyed hash, computed once per request.
 ///
-/// Which bits do what: the table's probe start is the hash's low bits and
-/// its tag the top 7, so the shard is picked from bits 24 to 55. Were it
-/// picked from the low bits, every torrent of a shard would share them and
-/// crowd into the same probe groups; from the top bits, they would share
-/// one tag.
+/// Which bits do what: the shard is picked by the high 32 bits, the home
+/// slot in the shard's table by the low 32. Were they picked from the same
+/// bits, every torrent of a shard would share them and crowd into the same
+/// part of its table.
 #[derive(Clone, Copy)]
 pub struct Keyed<'h> {
     pub info_hash: &'h InfoHash,
@@ -55,23 +50,17 @@ impl<'h> Keyed<'h> {
         }
     }
 
-    /// Which of `n` shards: bits 24-55 of the hash scaled to `n` (a
+    /// Which of `n` shards: the high 32 bits of the hash scaled to `n` (a
     /// multiply, not a division).
     pub fn shard(&self, n: usize) -> usize {
-        let bits = u64::from((self.hash >> 24) as u32);
-        ((bits * n as u64) >> 32) as usize
-    }
-
-    fn is(&self) -> impl Fn(&Torrent) -> bool + '_ {
-        |t: &Torrent| t.hash() == self.info_hash
+        (((self.hash >> 32) * n as u64) >> 32) as usize
     }
 }
 
 impl Shard {
     pub fn new(keys: RandomState) -> Self {
         Shard {
-            torrents: HashTable::new(),
-            keys,
+            torrents: Table::new(keys),
             totals: StoreStats::default(),
         }
     }
@@ -84,41 +73,59 @@ impl Shard {
     ) -> AnnounceOutcome {
         debug_assert!(*keyed.info_hash == req.info_hash);
         let action = Action::of(req);
-        // A stop or a query never creates a torrent; about an unknown one it just gets zeros.
-        let joins = matches!(action, Action::Update { .. }) && !req.selection.query_only;
-        let (hash, is_it) = (keyed.hash, keyed.is());
-        let keys = &self.keys;
-        let mut slot = if joins {
-            match self
-                .torrents
-                .entry(hash, is_it, |t| keys.hash_one(t.hash()))
-            {
-                Entry::Occupied(slot) => slot,
-                Entry::Vacant(slot) => slot.insert(Torrent::new(req.info_hash)),
+        let (before, outcome, after) = match self.torrents.probe(keyed.hash, keyed.info_hash) {
+            Probe::Found(mut found) => {
+                let torrent = found.get_mut();
+                let before = torrent.census();
+                let peers = torrent.announce(req, action, now);
+                let counts = torrent.counts();
+                // A dropped torrent takes its snatches with it.
+                let after = if torrent.is_empty() {
+                    found.remove();
+                    StoreStats::default()
+                } else {
+                    torrent.census()
+                };
+                (before, AnnounceOutcome { peers, counts }, after)
             }
-        } else {
-            match self.torrents.find_entry(hash, is_it) {
-                Ok(slot) => slot,
-                Err(_) => return AnnounceOutcome::default(),
+            Probe::Vacant(vacant) => {
+                // A stop or a query never creates a torrent; about an
+                // unknown one it just gets zeros.
+                let joins = matches!(action, Action::Update { .. }) && !req.selection.query_only;
+                if !joins {
+                    return AnnounceOutcome::default();
+                }
+                let mut torrent = Torrent::new(req.info_hash);
+                let peers = torrent.announce(req, action, now);
+                let outcome = AnnounceOutcome {
+                    peers,
+                    counts: torrent.counts(),
+                };
+                let after = torrent.census();
+                vacant.insert(torrent);
+                (StoreStats::default(), outcome, after)
             }
-        };
-        let torrent = slot.get_mut();
-        let before = torrent.census();
-        let peers = torrent.announce(req, action, now);
-        let counts = torrent.counts();
-        // A dropped torrent takes its snatches with it.
-        let after = if torrent.is_empty() {
-            slot.remove();
-            StoreStats::default()
-        } else {
-            torrent.census()
         };
         self.account(&before, &after);
-        AnnounceOutcome { peers, counts }
+        outcome
     }
 
     pub fn scrape(&self, keyed: Keyed<'_>) -> Scrape {
         self.torrent(keyed).map(Torrent::counts).unwrap_or_default()
+    }
+
+    /// Starts loading the table slot where `hash`'s torrent would be found
+    /// (see [`Table::prefetch`]).
+    pub fn prefetch_slot(&self, hash: u64) {
+        self.torrents.prefetch(hash);
+    }
+
+    /// Starts loading the peers of the torrent, if it is here: best after
+    /// [`Shard::prefetch_slot`] had time to bring in its slot.
+    pub fn prefetch_swarm(&self, keyed: Keyed<'_>) {
+        if let Some(torrent) = self.torrent(keyed) {
+            torrent.prefetch();
+        }
     }
 
     pub fn collect_garbage(&mut self, cutoff: CoarseTime) -> GcStats {
@@ -135,13 +142,15 @@ impl Shard {
         });
         // Recounted rather than adjusted: the full pass is being paid for anyway.
         self.totals = totals;
-        self.release_spare_capacity();
+        // A table never shrinks by itself: after a flash crowd leaves, give
+        // the memory back.
+        self.torrents.release_spare_capacity();
         gc
     }
 
     /// One torrent, for the admin API's look at it.
     pub fn torrent(&self, keyed: Keyed<'_>) -> Option<&Torrent> {
-        self.torrents.find(keyed.hash, keyed.is())
+        self.torrents.find(keyed.hash, keyed.info_hash)
     }
 
     /// Every torrent, for a snapshot.
@@ -157,19 +166,11 @@ impl Shard {
             return;
         }
         let census = torrent.census();
-        let hash = self.keys.hash_one(torrent.hash());
-        let keys = &self.keys;
-        let is_it = |t: &Torrent| t.hash() == torrent.hash();
-        let before = match self
+        let before = self
             .torrents
-            .entry(hash, is_it, |t| keys.hash_one(t.hash()))
-        {
-            Entry::Occupied(mut slot) => std::mem::replace(slot.get_mut(), torrent).census(),
-            Entry::Vacant(slot) => {
-                slot.insert(torrent);
-                StoreStats::default()
-            }
-        };
+            .insert(torrent)
+            .map(|old| old.census())
+            .unwrap_or_default();
         self.account(&before, &census);
     }
 
@@ -183,7 +184,7 @@ impl Shard {
     /// Adds this shard's `n` largest torrents to `top` (unordered).
     pub fn top_swarms(&self, n: usize, top: &mut Vec<TopSwarm>) {
         let start = top.len();
-        for torrent in &self.torrents {
+        for torrent in self.torrents.iter() {
             top.push(TopSwarm {
                 info_hash: *torrent.hash(),
                 counts: torrent.counts(),
@@ -194,18 +195,6 @@ impl Shard {
             }
         }
         trim(top, start, n);
-    }
-
-    /// A map never shrinks by itself; after a flash crowd leaves, give the
-    /// memory back, but keep room for twice what is left so it does not
-    /// reallocate again at once.
-    fn release_spare_capacity(&mut self) {
-        let (len, capacity) = (self.torrents.len(), self.torrents.capacity());
-        if capacity > 64 && len * 4 < capacity {
-            let keys = &self.keys;
-            self.torrents
-                .shrink_to(len * 2, |t| keys.hash_one(t.hash()));
-        }
     }
 
     fn account(&mut self, before: &StoreStats, after: &StoreStats) {
@@ -255,11 +244,11 @@ mod tests {
             assert_eq!(at(0, n), 0);
             assert_eq!(at(u64::MAX, n), n - 1);
         }
-        // Low 24 bits (probe start) and top 8 (tag) change nothing.
-        let base = 0x0012_3456_789a_bc00_u64 << 4;
-        for n in [3, 1024] {
-            assert_eq!(at(base, n), at(base | 0xff_ffff, n));
-            assert_eq!(at(base, n), at(base | (0xff << 56), n));
+        // The low 32 bits (the table's) change nothing; the high ones do.
+        let base = 0x1234_5678_0000_0000_u64;
+        for n in [3, 1024, 1 << 20] {
+            assert_eq!(at(base, n), at(base | 0xffff_ffff, n));
         }
+        assert_ne!(at(base, 1024), at(base | (0xff << 56), 1024));
     }
 }

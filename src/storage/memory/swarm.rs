@@ -160,7 +160,12 @@ impl<A: Family> Swarm<A> {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.block.is_empty()
+    }
+
+    /// A hint to start loading the peers (see [`Block::prefetch`]).
+    pub fn prefetch(&self) {
+        self.block.prefetch();
     }
 
     pub fn len(&self) -> usize {

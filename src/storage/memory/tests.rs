@@ -131,3 +131,25 @@ fn shards_spread_torrents() {
         "one shard holds {busiest:?} of 256 torrents"
     );
 }
+
+/// Prefetching is a hint: on an empty store, for unknown and known
+/// torrents alike, it changes nothing a request or the stats can see.
+#[test]
+fn prefetch_changes_nothing() {
+    let store = memory(4);
+    let hashes: Vec<InfoHash> = (0..100).map(|n| InfoHash([n; 20])).collect();
+    store.prefetch(&hashes);
+    assert_eq!(store.stats().torrents, 0);
+    let now = SystemTime::now();
+    for n in 0..50 {
+        store.announce(&request(n, 1, 6881, false), now);
+    }
+    let before = store.stats();
+    store.prefetch(&hashes);
+    store.prefetch(&[]);
+    assert_eq!(store.stats(), before);
+    assert_eq!(before.torrents, 50);
+    let counts = store.scrape(&hashes[..60]);
+    assert!(counts[..50].iter().all(|c| c.incomplete == 1));
+    assert!(counts[50..].iter().all(|c| c.incomplete == 0));
+}

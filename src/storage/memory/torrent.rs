@@ -73,6 +73,17 @@ impl Torrent {
         }
     }
 
+    /// What a vacant slot of the table holds (see the `table` module).
+    pub fn vacant() -> Self {
+        Torrent::new(InfoHash([0; 20]))
+    }
+
+    /// A hint to start loading both swarms' peers.
+    pub fn prefetch(&self) {
+        self.v4.prefetch();
+        self.v6.prefetch();
+    }
+
     pub fn hash(&self) -> &InfoHash {
         &self.hash
     }

@@ -34,6 +34,11 @@ use std::mem::{align_of, size_of};
 use std::ptr::{self, NonNull};
 
 use super::{Entry, Family, Index};
+use crate::storage::memory::table::prefetch_bytes;
+
+/// How much of a block [`Block::prefetch`] asks for: the header and the
+/// first 11 IPv4 peers (or 5 IPv6), the whole of most swarms.
+const PREFETCH_BYTES: usize = 128;
 
 /// Blocks with room for at most this many entries have no index slot.
 pub const SMALL: usize = 32;
@@ -98,6 +103,21 @@ impl<A: Family> Block<A> {
 
     pub fn len(&self) -> usize {
         self.header().map_or(0, |h| h.len as usize)
+    }
+
+    /// Whether the block has no entry. It is freed with its last entry, so
+    /// this reads the pointer only, never the memory behind it: the table
+    /// tells a vacant slot by it without a cache miss.
+    pub fn is_empty(&self) -> bool {
+        debug_assert_eq!(self.ptr.is_none(), self.len() == 0);
+        self.ptr.is_none()
+    }
+
+    /// Asks the CPU to start loading the header and the first entries.
+    pub fn prefetch(&self) {
+        if let Some(p) = self.ptr {
+            prefetch_bytes(p.as_ptr().cast(), PREFETCH_BYTES);
+        }
     }
 
     pub fn capacity(&self) -> usize {
