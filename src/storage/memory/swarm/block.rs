@@ -23,7 +23,8 @@
 //! the copies this costs are still amortized O(1) per peer. The garbage
 //! collector gives back what a swarm no longer uses ([`Block::shrink`]).
 //!
-//! This is the only `unsafe` code of the engine. The invariants it keeps:
+//! This is the only `unsafe` code of the engine (besides the prefetch
+//! instruction in `table`, which reads nothing). The invariants it keeps:
 //! the pointer is null or points to a live allocation of `layout(cap)` bytes
 //! made by this module, with `cap >= 1`; entries `..len` are initialized
 //! (`seeders <= len <= cap`); a large block's index slot holds null or a
