@@ -109,16 +109,17 @@ impl Table {
         }
     }
 
-    /// The slot of `info_hash` (keyed `hash`) or the vacant slot ending its probe.
-    fn probe_at(&self, hash: u64, info_hash: &InfoHash) -> Result<usize, usize> {
+    /// The slot of `info_hash` (keyed `hash`): its probe ends at the first
+    /// vacant slot. Only for a table with slots.
+    fn position(&self, hash: u64, info_hash: &InfoHash) -> Option<usize> {
         let mut at = self.home(hash);
         loop {
             let slot = &self.slots[at];
             if slot.is_empty() {
-                return Err(at);
+                return None;
             }
             if slot.hash() == info_hash {
-                return Ok(at);
+                return Some(at);
             }
             at = self.next(at);
         }
@@ -128,9 +129,7 @@ impl Table {
         if self.len == 0 {
             return None;
         }
-        self.probe_at(hash, info_hash)
-            .ok()
-            .map(|at| &self.slots[at])
+        self.position(hash, info_hash).map(|at| &self.slots[at])
     }
 
     /// The torrent of `info_hash` (keyed `hash`), or the place for it.
@@ -138,9 +137,9 @@ impl Table {
         if self.len == 0 {
             return Probe::Vacant(Vacant { table: self, hash });
         }
-        match self.probe_at(hash, info_hash) {
-            Ok(at) => Probe::Found(Found { table: self, at }),
-            Err(_) => Probe::Vacant(Vacant { table: self, hash }),
+        match self.position(hash, info_hash) {
+            Some(at) => Probe::Found(Found { table: self, at }),
+            None => Probe::Vacant(Vacant { table: self, hash }),
         }
     }
 
