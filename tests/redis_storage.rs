@@ -1,7 +1,7 @@
 //! The Redis engine against real `redis-server` processes: the shared
 //! conformance suite on one server and on a three-node cluster, the peer
 //! selection modes, two stores sharing swarms, totals exact under concurrent
-//! announces, and an outage survived.
+//! announces, an outage survived, and the garbage collector sweeping it.
 
 mod support;
 
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use chihaya::config::{RedisConfig, StorageConfig};
 use chihaya::protocol::{AnnounceRequest, Event, InfoHash, Params, PeerId, PeerSelection};
+use chihaya::server::gc::Collector;
 use chihaya::storage::{FamilyStats, Storage, StoreStats, TopSwarm, conformance};
 
 use support::redis::{RedisCluster, RedisServer};
@@ -383,4 +384,29 @@ async fn top_swarms_break_ties_by_hash_within_a_bucket() {
     let top = s.top_swarms(1).await.unwrap();
     assert_eq!(top.len(), 1);
     assert_eq!(top[0].info_hash.0[19], 1, "{top:?}");
+}
+
+/// The garbage collector sweeps on a blocking thread and drives the Redis
+/// calls from there through the runtime's handle: on a current-thread
+/// runtime (the test default) and on a multi-thread one (the tracker's).
+async fn the_collector_sweeps_stale_peers() {
+    let server = RedisServer::start();
+    let s = Arc::new(store(&server.url()).await);
+    s.announce(&announce("10.0.0.1", 1, 10, 0)).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    s.announce(&announce("10.0.0.2", 2, 10, 0)).await.unwrap();
+    let collector = Collector::new(Arc::clone(&s), Duration::from_secs(1));
+    let swept = collector.sweep_now().await.expect("none running").unwrap();
+    assert_eq!(swept.peers_removed, 1);
+    assert_eq!(s.stats().await.unwrap().leechers, 1);
+}
+
+#[tokio::test]
+async fn the_collector_sweeps_redis_beside_a_current_thread_runtime() {
+    the_collector_sweeps_stale_peers().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_collector_sweeps_redis_beside_a_multi_thread_runtime() {
+    the_collector_sweeps_stale_peers().await;
 }

@@ -60,12 +60,9 @@ impl Collector {
             .checked_sub(self.lifetime)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let started = std::time::Instant::now();
-        let removed = self.storage.collect_garbage(cutoff).await?;
+        let removed = self.sweep_off_the_runtime(cutoff).await?;
         let took = started.elapsed().as_micros() as u64;
         crate::metrics::global().storage().observe_gc_micros(took);
-        if removed.peers_removed > 0 {
-            release_freed_memory();
-        }
         totals.runs += 1;
         totals.peers_removed += removed.peers_removed;
         totals.swarms_removed += removed.swarms_removed;
@@ -76,6 +73,29 @@ impl Collector {
             "garbage collected"
         );
         Ok(removed)
+    }
+
+    /// The sweep itself, and handing the freed memory back, on a blocking
+    /// thread: the memory engine's pass over every torrent and glibc's
+    /// `malloc_trim` take milliseconds to hundreds of them with millions of
+    /// peers, which would hold up every HTTP connection scheduled on the
+    /// tokio worker running them. (Redis's sweep is a network call; it is
+    /// driven from the same thread through the runtime's handle.)
+    async fn sweep_off_the_runtime(&self, cutoff: SystemTime) -> Result<GcStats, StorageError> {
+        let storage = Arc::clone(&self.storage);
+        let runtime = tokio::runtime::Handle::current();
+        let sweep = tokio::task::spawn_blocking(move || {
+            let removed = runtime.block_on(storage.collect_garbage(cutoff))?;
+            if removed.peers_removed > 0 {
+                release_freed_memory();
+            }
+            Ok(removed)
+        });
+        match sweep.await {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => Err(StorageError(format!("garbage collection did not run: {e}"))),
+        }
     }
 
     async fn totals(&self) -> GcTotals {
@@ -149,5 +169,51 @@ mod tests {
         let swept = collector.sweep_now().await.expect("free again").unwrap();
         assert_eq!(swept, GcStats::default());
         assert_eq!(collector.totals().await.runs, 1);
+    }
+
+    /// The sweep runs on a blocking thread (here beside a current-thread
+    /// runtime) and still removes what is stale, and only that.
+    #[tokio::test]
+    async fn a_sweep_removes_stale_peers() {
+        use std::net::{IpAddr, Ipv4Addr};
+
+        use crate::protocol::{AnnounceRequest, Event, InfoHash, Params, PeerId};
+
+        let storage = Arc::new(Storage::open(&StorageConfig::default()).await.unwrap());
+        let Storage::Memory(memory) = &*storage else {
+            panic!("the default engine is memory");
+        };
+        let announce = |n: u8, at: SystemTime| {
+            let req = AnnounceRequest {
+                info_hash: InfoHash([n; 20]),
+                peer_id: PeerId([n; 20]),
+                ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)),
+                port: 6881,
+                uploaded: 0,
+                downloaded: 0,
+                left: 1,
+                event: Event::Started,
+                numwant: 50,
+                key: None,
+                params: Params::default(),
+                selection: Default::default(),
+            };
+            memory.announce(&req, at);
+        };
+        let hour_ago = SystemTime::now() - Duration::from_secs(3600);
+        for n in 0..3 {
+            announce(n, hour_ago);
+        }
+        announce(9, SystemTime::now());
+        let collector = Collector::new(storage.clone(), Duration::from_secs(600));
+        let swept = collector.sweep_now().await.expect("none running").unwrap();
+        assert_eq!(
+            swept,
+            GcStats {
+                peers_removed: 3,
+                swarms_removed: 3
+            }
+        );
+        assert_eq!(storage.stats().await.unwrap().leechers, 1);
     }
 }
