@@ -615,38 +615,77 @@ fn journal_files(dir: &std::path::Path) -> usize {
         .count()
 }
 
+/// A flusher started on a journal in a directory of its own, and what a
+/// test watches and stops it by.
+struct Running {
+    dir: tempfile::TempDir,
+    ledger: Arc<Ledger>,
+    status: Arc<FlushStatus>,
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    fn start(db: &Database) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = Arc::new(Ledger::default());
+        let status = Arc::new(FlushStatus::default());
+        let stop = CancellationToken::new();
+        let task = flusher::spawn(
+            ledger.clone(),
+            db.clone(),
+            Journal::open(dir.path()).unwrap(),
+            &short_intervals(),
+            status.clone(),
+            stop.clone(),
+        );
+        Running {
+            dir,
+            ledger,
+            status,
+            stop,
+            task,
+        }
+    }
+
+    fn journaled(&self) -> usize {
+        journal_files(self.dir.path())
+    }
+
+    fn committed(&self) -> u64 {
+        self.status.committed_batches.load(Ordering::Relaxed)
+    }
+
+    /// Cancels it and waits until it has stopped; the journal stays.
+    async fn stop(self) -> (tempfile::TempDir, Arc<FlushStatus>) {
+        self.stop.cancel();
+        tokio::time::timeout(Duration::from_secs(20), self.task)
+            .await
+            .expect("the flusher stops")
+            .unwrap();
+        (self.dir, self.status)
+    }
+}
+
 async fn the_flusher_writes_the_ledger_and_flushes_on_stop(f: Fixture) {
     show_logs();
     f.db.upsert_user(&user(1, "one")).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path()).unwrap();
-    let ledger = Arc::new(Ledger::default());
-    let status = Arc::new(FlushStatus::default());
-    let stop = CancellationToken::new();
-    let task = flusher::spawn(
-        ledger.clone(),
-        f.db.clone(),
-        journal,
-        &short_intervals(),
-        status.clone(),
-        stop.clone(),
-    );
-    ledger.record(UserId(1), TorrentId(1), entry(1, 1, 10, 100));
-    ledger.record(UserId(1), TorrentId(1), entry(1, 1, 5, 101));
+    let run = Running::start(&f.db);
+    run.ledger
+        .record(UserId(1), TorrentId(1), entry(1, 1, 10, 100));
+    run.ledger
+        .record(UserId(1), TorrentId(1), entry(1, 1, 5, 101));
     wait_until(Duration::from_secs(20), "first commit", || {
-        status.committed_batches.load(Ordering::Relaxed) >= 1
+        run.committed() >= 1
     })
     .await;
     assert_eq!(f.totals(1).await[0], 15);
     assert_eq!(f.transfer(1, 1).await.unwrap()[5], 2, "two announces");
-    assert!(status.last_commit_unix.load(Ordering::Relaxed) > 0);
+    assert!(run.status.last_commit_unix.load(Ordering::Relaxed) > 0);
     // Recorded right before the stop: the last drain takes it.
-    ledger.record(UserId(1), TorrentId(2), entry(1, 2, 7, 102));
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(20), task)
-        .await
-        .expect("the flusher stops")
-        .unwrap();
+    run.ledger
+        .record(UserId(1), TorrentId(2), entry(1, 2, 7, 102));
+    let (dir, status) = run.stop().await;
     assert_eq!(f.totals(1).await[0], 22);
     assert_eq!(journal_files(dir.path()), 0);
     assert_eq!(status.pending_batches.load(Ordering::Relaxed), 0);
@@ -664,19 +703,7 @@ async fn postgres_down_batches_wait_in_the_journal_and_land_once() {
     show_logs();
     let mut f = Fixture::postgres().await;
     f.db.upsert_user(&user(1, "one")).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let journal = Journal::open(dir.path()).unwrap();
-    let ledger = Arc::new(Ledger::default());
-    let status = Arc::new(FlushStatus::default());
-    let stop = CancellationToken::new();
-    let task = flusher::spawn(
-        ledger.clone(),
-        f.db.clone(),
-        journal,
-        &short_intervals(),
-        status.clone(),
-        stop.clone(),
-    );
+    let run = Running::start(&f.db);
     f.server().stop();
     let mut expected = 0;
     let mut at = 1000;
@@ -684,19 +711,20 @@ async fn postgres_down_batches_wait_in_the_journal_and_land_once() {
     for round in 0..8u64 {
         expected += round + 1;
         at += 1;
-        ledger.record(UserId(1), TorrentId(1), entry(1, 1, round + 1, at));
+        run.ledger
+            .record(UserId(1), TorrentId(1), entry(1, 1, round + 1, at));
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     wait_until(Duration::from_secs(20), "batches journaled", || {
-        journal_files(dir.path()) >= 4 && status.failed_attempts.load(Ordering::Relaxed) >= 1
+        run.journaled() >= 4 && run.status.failed_attempts.load(Ordering::Relaxed) >= 1
     })
     .await;
-    assert_eq!(status.committed_batches.load(Ordering::Relaxed), 0);
-    assert!(status.pending_batches.load(Ordering::Relaxed) >= 4);
+    assert_eq!(run.committed(), 0);
+    assert!(run.status.pending_batches.load(Ordering::Relaxed) >= 4);
 
     f.server().start();
     wait_until(Duration::from_secs(60), "pending batches committed", || {
-        status.pending_batches.load(Ordering::Relaxed) == 0 && journal_files(dir.path()) == 0
+        run.status.pending_batches.load(Ordering::Relaxed) == 0 && run.journaled() == 0
     })
     .await;
     assert_eq!(f.totals(1).await[0], expected as i64);
@@ -706,11 +734,7 @@ async fn postgres_down_batches_wait_in_the_journal_and_land_once() {
         f.db.load_peers(0).await.unwrap(),
         vec![peer(key(1, 1, 1), 8, at)]
     );
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(20), task)
-        .await
-        .expect("the flusher stops")
-        .unwrap();
+    run.stop().await;
     assert_eq!(f.totals(1).await[0], expected as i64);
 }
 
@@ -721,40 +745,32 @@ async fn a_crash_during_an_outage_is_replayed_exactly_once() {
     show_logs();
     let mut f = Fixture::postgres().await;
     f.db.upsert_user(&user(1, "one")).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Arc::new(Ledger::default());
-    let status = Arc::new(FlushStatus::default());
-    let task = flusher::spawn(
-        ledger.clone(),
-        f.db.clone(),
-        Journal::open(dir.path()).unwrap(),
-        &short_intervals(),
-        status.clone(),
-        CancellationToken::new(),
-    );
+    let run = Running::start(&f.db);
     // One batch commits while the database is up...
-    ledger.record(UserId(1), TorrentId(1), entry(1, 1, 100, 1));
+    run.ledger
+        .record(UserId(1), TorrentId(1), entry(1, 1, 100, 1));
     wait_until(Duration::from_secs(20), "first commit", || {
-        status.committed_batches.load(Ordering::Relaxed) == 1
+        run.committed() == 1
     })
     .await;
     // ...then the database goes away and three more pile up.
     f.server().stop();
     for up in [1, 2, 4] {
-        ledger.record(UserId(1), TorrentId(1), entry(1, 1, up, 2));
-        let before = journal_files(dir.path());
+        run.ledger
+            .record(UserId(1), TorrentId(1), entry(1, 1, up, 2));
+        let before = run.journaled();
         wait_until(Duration::from_secs(20), "a batch journaled", || {
-            journal_files(dir.path()) > before
+            run.journaled() > before
         })
         .await;
     }
-    task.abort();
-    let _ = task.await;
-    assert_eq!(journal_files(dir.path()), 3);
+    run.task.abort();
+    let _ = run.task.await;
+    assert_eq!(journal_files(run.dir.path()), 3);
 
     f.server().start();
     let db = Database::connect(&f.url).await.unwrap();
-    let journal = Journal::open(dir.path()).unwrap();
+    let journal = Journal::open(run.dir.path()).unwrap();
     assert_eq!(flusher::replay(&journal, &db).await.unwrap(), 3);
     assert_eq!(f.totals(1).await[0], 107);
     assert_eq!(flusher::replay(&journal, &db).await.unwrap(), 0);
@@ -769,31 +785,18 @@ async fn a_stop_during_an_outage_leaves_the_batches_journaled() {
     let mut f = Fixture::postgres().await;
     f.db.upsert_user(&user(1, "one")).await.unwrap();
     f.server().stop();
-    let dir = tempfile::tempdir().unwrap();
-    let ledger = Arc::new(Ledger::default());
-    let status = Arc::new(FlushStatus::default());
-    let stop = CancellationToken::new();
-    let task = flusher::spawn(
-        ledger.clone(),
-        f.db.clone(),
-        Journal::open(dir.path()).unwrap(),
-        &short_intervals(),
-        status.clone(),
-        stop.clone(),
-    );
-    ledger.record(UserId(1), TorrentId(1), entry(1, 1, 40, 1));
+    let run = Running::start(&f.db);
+    run.ledger
+        .record(UserId(1), TorrentId(1), entry(1, 1, 40, 1));
     wait_until(Duration::from_secs(20), "a batch journaled", || {
-        journal_files(dir.path()) == 1
+        run.journaled() == 1
     })
     .await;
     // Recorded right before the stop: journaled by the last drain.
-    ledger.record(UserId(1), TorrentId(1), entry(1, 1, 2, 2));
+    run.ledger
+        .record(UserId(1), TorrentId(1), entry(1, 1, 2, 2));
     let stopping = Instant::now();
-    stop.cancel();
-    tokio::time::timeout(Duration::from_secs(20), task)
-        .await
-        .expect("the flusher stops")
-        .unwrap();
+    let (dir, status) = run.stop().await;
     // The shutdown budget (3 s) plus a journal write, with room for a loaded machine.
     assert!(
         stopping.elapsed() < Duration::from_secs(8),
