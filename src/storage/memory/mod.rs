@@ -40,8 +40,11 @@ use crate::protocol::{AnnounceRequest, InfoHash, Scrape};
 
 pub struct MemoryStorage {
     shards: Box<[Mutex<Shard>]>,
-    /// Hashes an info hash once per request; that one hash picks the shard
-    /// and is the key in the shard's table (see [`Keyed`]). Randomly keyed
+    /// Hashes an info hash once per call (a UDP request is hashed twice:
+    /// for its batch's prefetch and for itself); that one hash picks the
+    /// shard and is the key in the shard's table (see [`Keyed`]). The
+    /// shards' tables hash with clones of these keys, so their hashes are
+    /// the same. Randomly keyed
     /// per process: clients choose info hashes, and with a fixed function
     /// they could pile every torrent onto one shard, or into one probe
     /// chain, and serialize the tracker.

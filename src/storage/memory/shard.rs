@@ -22,7 +22,7 @@ use crate::storage::{AnnounceOutcome, FamilyStats, GcStats, StoreStats, TopSwarm
 ///
 /// The table hashes with the standard library's randomly keyed SipHash,
 /// because info hashes are chosen by clients and must not be open to hash
-/// flooding. The keys are the engine's: a request's hash is computed once
+/// flooding. The keys are the engine's: a call's hash is computed once
 /// ([`Keyed`]) and serves both to pick the shard and as the key here.
 pub struct Shard {
     torrents: Table,
@@ -30,7 +30,7 @@ pub struct Shard {
     totals: StoreStats,
 }
 
-/// An info hash with its keyed hash, computed once per request.
+/// An info hash with its keyed hash, computed once per call into the engine.
 ///
 /// Which bits do what: the shard is picked by the high 32 bits, the home
 /// slot in the shard's table by the low 32. Were they picked from the same
