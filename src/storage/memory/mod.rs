@@ -111,8 +111,8 @@ impl MemoryStorage {
         let mut stale = 0;
         while let Some((hash, mut torrent)) = decoder.next_torrent()? {
             stale += torrent.collect_garbage(cutoff);
-            let (shard, _) = self.shard(&hash);
-            shard.lock().restore(torrent);
+            let (shard, keyed) = self.shard(&hash);
+            shard.lock().restore(keyed.hash, torrent);
         }
         Ok(stale)
     }

@@ -160,15 +160,15 @@ impl Shard {
 
     /// Puts back a torrent read from a snapshot; an empty one is not kept
     /// (see the invariant above), a second one under the same hash replaces
-    /// the first.
-    pub fn restore(&mut self, torrent: Torrent) {
+    /// the first. `hash` is its info hash's [`Keyed`] hash.
+    pub fn restore(&mut self, hash: u64, torrent: Torrent) {
         if torrent.is_empty() {
             return;
         }
         let census = torrent.census();
         let before = self
             .torrents
-            .insert(torrent)
+            .insert(hash, torrent)
             .map(|old| old.census())
             .unwrap_or_default();
         self.account(&before, &census);

@@ -176,14 +176,16 @@ impl Table {
         self.slots.iter().filter(|t| !t.is_empty())
     }
 
-    /// Puts `torrent` in, replacing and returning the one stored under the
-    /// same info hash. An empty torrent is not stored (and is returned).
-    pub fn insert(&mut self, torrent: Torrent) -> Option<Torrent> {
+    /// Puts `torrent` (keyed `hash`, already computed by the caller) in,
+    /// replacing and returning the one stored under the same info hash. An
+    /// empty torrent is not stored (and is returned).
+    pub fn insert(&mut self, hash: u64, torrent: Torrent) -> Option<Torrent> {
+        debug_assert_eq!(hash, self.hash(torrent.hash()));
         if torrent.is_empty() {
             return Some(torrent);
         }
         let key = *torrent.hash();
-        match self.probe(self.hash(&key), &key) {
+        match self.probe(hash, &key) {
             Probe::Found(mut found) => Some(std::mem::replace(found.get_mut(), torrent)),
             Probe::Vacant(vacant) => {
                 vacant.insert(torrent);
@@ -272,9 +274,11 @@ fn slots_for(n: usize) -> usize {
     (n * 5).div_ceil(4).max(MIN_SLOTS)
 }
 
-/// Prefetches the cache lines of `len` bytes at `p` (one or two for a slot
-/// or the front of a swarm's block). A prefetch never faults, so `p` may be
-/// anything; elsewhere than on x86-64 it does nothing.
+/// Prefetches the first and the last cache line of the `len` bytes at `p`
+/// (a range of up to 128 bytes that starts mid-line spans three; the middle
+/// one is not asked for, as measured). A prefetch
+/// never faults, so `p` may be anything; elsewhere than on x86-64 it does
+/// nothing.
 pub fn prefetch_bytes(p: *const u8, len: usize) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -292,5 +296,6 @@ pub fn prefetch_bytes(p: *const u8, len: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (p, len);
 }
+
 #[cfg(test)]
 mod tests;
