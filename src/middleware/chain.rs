@@ -12,7 +12,9 @@ use super::approvals::{ApprovalList, Approvals, ListKind};
 use super::hook::Hook;
 use super::registry::{self, BuildError};
 use crate::config::{Config, ConfigError, HookConfig};
-use crate::protocol::{AnnounceRequest, AnnounceResponse, ScrapeRequest, ScrapeResponse};
+use crate::protocol::{
+    AnnounceRequest, AnnounceResponse, AnnounceSummary, Scrape, ScrapeRequest, ScrapeResponse,
+};
 use crate::storage::Storage;
 
 /// The hooks and intervals in force. Built whole, so a request never sees
@@ -147,6 +149,23 @@ impl Chain {
 
     pub fn has_posthooks(&self) -> bool {
         !self.posthooks.is_empty()
+    }
+
+    /// No hook of any kind: an announce is the storage operation and this
+    /// generation's intervals, nothing else (see [`Chain::bare_summary`]).
+    pub fn is_bare(&self) -> bool {
+        self.prehooks.is_empty() && self.private.is_none() && self.posthooks.is_empty()
+    }
+
+    /// What [`Chain::announce`] answers when the chain [`is_bare`](Chain::is_bare),
+    /// but for the peers: the intervals and the swarm's `counts`.
+    pub fn bare_summary(&self, counts: Scrape) -> AnnounceSummary {
+        AnnounceSummary {
+            interval: self.announce_interval,
+            min_interval: self.min_announce_interval,
+            complete: counts.complete,
+            incomplete: counts.incomplete,
+        }
     }
 
     /// The token this generation's hooks watch.

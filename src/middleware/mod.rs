@@ -31,7 +31,8 @@ use arc_swap::ArcSwap;
 
 use crate::config::Config;
 use crate::protocol::{
-    AnnounceRequest, AnnounceResponse, ClientError, InfoHash, ScrapeRequest, ScrapeResponse,
+    AnnounceRequest, AnnounceResponse, AnnounceSummary, ClientError, InfoHash, PeerSink,
+    ScrapeRequest, ScrapeResponse,
 };
 use crate::storage::{Storage, StorageError};
 
@@ -128,6 +129,28 @@ impl Tracker {
                 .spawn(move || chain.announce_posthooks(req, copy));
         }
         Ok(resp)
+    }
+
+    /// As [`Tracker::announce`], the peers handed to `sink` and the rest
+    /// returned. With no hook in the chain (the common public tracker)
+    /// nothing needs the peers as a list, so storage hands them to `sink`
+    /// directly; otherwise the hooks run as always and the final list goes
+    /// to `sink`.
+    pub async fn announce_into(
+        &self,
+        req: &AnnounceRequest,
+        sink: &mut impl PeerSink,
+    ) -> Result<AnnounceSummary, TrackerError> {
+        let chain = self.chain.load_full();
+        if chain.is_bare() {
+            let counts = self.storage.announce_into(req, sink).await?;
+            return Ok(chain.bare_summary(counts));
+        }
+        let resp = self.announce(req).await?;
+        for peer in &resp.peers {
+            sink.peer(peer);
+        }
+        Ok(resp.summary())
     }
 
     /// Tells storage which torrents a batch of requests is about, before

@@ -208,6 +208,33 @@ async fn peers_and_counts_a_prehook_adds_are_kept_beside_the_swarms() {
     assert_eq!((resp.interval, resp.min_interval), (1800, 900));
 }
 
+/// `announce_into` answers what `announce` answers, peers and all: with no
+/// hook (storage hands the peers straight to the sink) and with a hook
+/// that adds a peer (the hooks' final list goes to the sink).
+#[tokio::test]
+async fn announcing_into_a_sink_answers_what_announce_answers() {
+    for hooks in [vec![], vec![Arc::new(Adds) as Arc<dyn Hook>]] {
+        let hooked = !hooks.is_empty();
+        let t = tracker(hooks, vec![]);
+        assert_eq!(t.chain().is_bare(), !hooked);
+        for n in 1..=3 {
+            t.announce(&peer(n)).await.unwrap();
+        }
+        let expected = t.announce(&peer(4)).await.unwrap();
+        let mut peers = Vec::new();
+        let summary = t.announce_into(&peer(4), &mut peers).await.unwrap();
+        assert_eq!(summary, expected.summary(), "hooked {hooked}");
+        assert_eq!(summary.complete, u32::from(hooked), "hooked {hooked}");
+        assert_eq!(summary.incomplete, 4, "hooked {hooked}");
+        let sorted = |mut v: Vec<Peer>| {
+            v.sort_by_key(|p| (p.ip, p.port));
+            v
+        };
+        assert_eq!(peers.len(), 3 + usize::from(hooked), "hooked {hooked}");
+        assert_eq!(sorted(peers), sorted(expected.peers), "hooked {hooked}");
+    }
+}
+
 /// A posthook that waits for the test's go-ahead, then reports what it saw.
 struct Gate {
     go: Mutex<mpsc::Receiver<()>>,

@@ -122,6 +122,51 @@ pub struct Peer {
     pub port: u16,
 }
 
+/// Where a storage engine puts the peers it picks for an announcer, one by
+/// one, while it holds the swarm.
+///
+/// Why not just a `Vec<Peer>`: a `Peer` is 40 bytes (its optional id and
+/// an `IpAddr`), so thirty of them are a 1,200-byte allocation per announce
+/// that the UDP frontend only turns into 6-byte records again. A UDP reply
+/// is a sink of its own ([`udp::AnnounceWriter`]) and takes the peers
+/// straight from the swarm; everything that wants the list uses the
+/// `Vec<Peer>` sink.
+pub trait PeerSink {
+    fn v4(&mut self, ip: Ipv4Addr, port: u16);
+    fn v6(&mut self, ip: Ipv6Addr, port: u16);
+
+    /// A whole [`Peer`], from an engine or hook that has them: a sink that
+    /// keeps ids keeps its id.
+    fn peer(&mut self, peer: &Peer) {
+        match canonical_ip(peer.ip) {
+            IpAddr::V4(ip) => self.v4(ip, peer.port),
+            IpAddr::V6(ip) => self.v6(ip, peer.port),
+        }
+    }
+}
+
+impl PeerSink for Vec<Peer> {
+    fn v4(&mut self, ip: Ipv4Addr, port: u16) {
+        self.push(Peer {
+            id: None,
+            ip: IpAddr::V4(ip),
+            port,
+        });
+    }
+
+    fn v6(&mut self, ip: Ipv6Addr, port: u16) {
+        self.push(Peer {
+            id: None,
+            ip: IpAddr::V6(ip),
+            port,
+        });
+    }
+
+    fn peer(&mut self, peer: &Peer) {
+        self.push(*peer);
+    }
+}
+
 /// Route parameters (`/:passkey/announce`) and the raw query string (or a UDP
 /// BEP 41 URLData path), kept for the hooks to read.
 ///
@@ -223,6 +268,16 @@ pub struct AnnounceResponse {
 }
 
 impl AnnounceResponse {
+    /// All of it but the peers.
+    pub fn summary(&self) -> AnnounceSummary {
+        AnnounceSummary {
+            interval: self.interval,
+            min_interval: self.min_interval,
+            complete: self.complete,
+            incomplete: self.incomplete,
+        }
+    }
+
     pub fn peers_v4(&self) -> impl Iterator<Item = (Ipv4Addr, &Peer)> {
         self.peers.iter().filter_map(|p| match p.ip {
             IpAddr::V4(ip) => Some((ip, p)),
@@ -236,6 +291,16 @@ impl AnnounceResponse {
             IpAddr::V4(_) => None,
         })
     }
+}
+
+/// An [`AnnounceResponse`] without its peers: what is left to say once the
+/// peers have gone to a [`PeerSink`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct AnnounceSummary {
+    pub interval: u32,
+    pub min_interval: u32,
+    pub complete: u32,
+    pub incomplete: u32,
 }
 
 /// A scrape as every frontend delivers it.

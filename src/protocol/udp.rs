@@ -12,8 +12,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use crate::config::{SwarmConfig, UdpConfig};
 use crate::protocol::{
-    AnnounceRequest, AnnounceResponse, ClientError, Event, InfoHash, Params, PeerId, Scrape,
-    ScrapeRequest, ScrapeResponse, canonical_ip,
+    AnnounceRequest, AnnounceResponse, AnnounceSummary, ClientError, Event, InfoHash, Params,
+    PeerId, PeerSink, Scrape, ScrapeRequest, ScrapeResponse, canonical_ip,
 };
 
 /// The magic a connect request carries where other requests carry a connection id.
@@ -417,25 +417,62 @@ pub fn write_announce(
     resp: &AnnounceResponse,
     family: Family,
 ) {
-    buf.clear();
-    put_u32(buf, ACTION_ANNOUNCE);
-    put_u32(buf, transaction_id);
-    put_u32(buf, resp.interval);
-    put_u32(buf, resp.incomplete);
-    put_u32(buf, resp.complete);
-    match family {
-        Family::V4 => {
-            for (ip, peer) in resp.peers_v4().take(Family::V4.max_peers()) {
-                buf.extend_from_slice(&ip.octets());
-                buf.extend_from_slice(&peer.port.to_be_bytes());
-            }
+    let mut reply = AnnounceWriter::new(buf, transaction_id, family);
+    for peer in &resp.peers {
+        reply.peer(peer);
+    }
+    reply.finish(&resp.summary());
+}
+
+/// An announce reply written while storage hands out the peers (see
+/// [`PeerSink`]): the header goes first with its counts left blank, each
+/// peer of `family` is appended as it comes (others are skipped, and so is
+/// any beyond [`Family::max_peers`]), and [`AnnounceWriter::finish`] fills
+/// in the counts. Until then `buf` is not a valid reply.
+pub struct AnnounceWriter<'b> {
+    buf: &'b mut Vec<u8>,
+    family: Family,
+    /// Peers that still fit.
+    room: usize,
+}
+
+impl<'b> AnnounceWriter<'b> {
+    /// Replaces `buf`'s contents with the start of the reply.
+    pub fn new(buf: &'b mut Vec<u8>, transaction_id: u32, family: Family) -> Self {
+        buf.clear();
+        put_u32(buf, ACTION_ANNOUNCE);
+        put_u32(buf, transaction_id);
+        buf.extend_from_slice(&[0; 12]);
+        AnnounceWriter {
+            buf,
+            family,
+            room: family.max_peers(),
         }
-        Family::V6 => {
-            for (ip, peer) in resp.peers_v6().take(Family::V6.max_peers()) {
-                buf.extend_from_slice(&ip.octets());
-                buf.extend_from_slice(&peer.port.to_be_bytes());
-            }
+    }
+
+    /// Completes the reply: interval, leechers, seeders.
+    pub fn finish(self, summary: &AnnounceSummary) {
+        self.buf[8..12].copy_from_slice(&summary.interval.to_be_bytes());
+        self.buf[12..16].copy_from_slice(&summary.incomplete.to_be_bytes());
+        self.buf[16..20].copy_from_slice(&summary.complete.to_be_bytes());
+    }
+
+    fn push(&mut self, family: Family, ip: &[u8], port: u16) {
+        if family == self.family && self.room > 0 {
+            self.room -= 1;
+            self.buf.extend_from_slice(ip);
+            self.buf.extend_from_slice(&port.to_be_bytes());
         }
+    }
+}
+
+impl PeerSink for AnnounceWriter<'_> {
+    fn v4(&mut self, ip: Ipv4Addr, port: u16) {
+        self.push(Family::V4, &ip.octets(), port);
+    }
+
+    fn v6(&mut self, ip: Ipv6Addr, port: u16) {
+        self.push(Family::V6, &ip.octets(), port);
     }
 }
 
@@ -1051,6 +1088,29 @@ mod tests {
             0, 0, 0, 5,
             0, 0, 0, 3,
             0x20, 0x01, 0x0D, 0xB8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xC8, 0xD5,
+        ];
+        assert_eq!(buf, expected);
+    }
+
+    /// Peers written one by one as storage hands them out: the other
+    /// family's are skipped, an IPv4-mapped address counts as IPv4, and the
+    /// counts land in the header once known.
+    #[test]
+    fn a_reply_written_as_peers_arrive() {
+        let mut buf = vec![0xFF; 7];
+        let mut reply = AnnounceWriter::new(&mut buf, TXID, Family::V4);
+        reply.v6("2001:db8::1".parse().unwrap(), 1);
+        reply.v4(Ipv4Addr::new(10, 0, 0, 1), 6881);
+        reply.peer(&peer("[::ffff:10.0.0.2]:2"));
+        reply.finish(&mixed_response().summary());
+        #[rustfmt::skip]
+        let expected = [
+            0, 0, 0, 1, 1, 2, 3, 4,
+            0, 0, 0x07, 0x08, // interval 1800
+            0, 0, 0, 5, // leechers
+            0, 0, 0, 3, // seeders
+            10, 0, 0, 1, 0x1A, 0xE1,
+            10, 0, 0, 2, 0, 2,
         ];
         assert_eq!(buf, expected);
     }

@@ -16,7 +16,7 @@ pub mod view;
 use std::time::SystemTime;
 
 use crate::config::StorageConfig;
-use crate::protocol::{AnnounceRequest, InfoHash, Peer, Scrape};
+use crate::protocol::{AnnounceRequest, InfoHash, Peer, PeerSink, Scrape};
 pub use view::{FamilyView, PeerView, SwarmView};
 
 /// What an announce did to the swarm, and what the announcer gets back.
@@ -135,6 +135,26 @@ impl Storage {
         match self {
             Storage::Memory(m) => Ok(m.announce(req, SystemTime::now())),
             Storage::Redis(r) => r.announce(req, SystemTime::now()).await,
+        }
+    }
+
+    /// As [`Storage::announce`], the peers handed to `sink` (the memory
+    /// engine does so while it holds the swarm, with no list in between);
+    /// returns the torrent's counts.
+    pub async fn announce_into(
+        &self,
+        req: &AnnounceRequest,
+        sink: &mut impl PeerSink,
+    ) -> Result<Scrape, StorageError> {
+        match self {
+            Storage::Memory(m) => Ok(m.announce_into(req, SystemTime::now(), sink)),
+            Storage::Redis(r) => {
+                let outcome = r.announce(req, SystemTime::now()).await?;
+                for peer in &outcome.peers {
+                    sink.peer(peer);
+                }
+                Ok(outcome.counts)
+            }
         }
     }
 

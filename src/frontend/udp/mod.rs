@@ -305,9 +305,10 @@ impl Shared {
                 transaction_id,
                 family,
             }) => {
-                let reason = match self.tracker.announce(&req).await {
-                    Ok(resp) => {
-                        udp::write_announce(&mut slot.reply, transaction_id, &resp, family);
+                let mut reply = udp::AnnounceWriter::new(&mut slot.reply, transaction_id, family);
+                let reason = match self.tracker.announce_into(&req, &mut reply).await {
+                    Ok(summary) => {
+                        reply.finish(&summary);
                         reasons::NONE
                     }
                     Err(e) => write_failure(&mut slot.reply, transaction_id, &e),

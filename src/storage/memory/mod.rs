@@ -36,7 +36,7 @@ use self::snapshot::{Batch, Decoder, Encoder, SnapshotError};
 use super::view::SwarmView;
 use super::{AnnounceOutcome, GcStats, StoreStats, TopSwarm};
 use crate::config::MemoryConfig;
-use crate::protocol::{AnnounceRequest, InfoHash, Scrape};
+use crate::protocol::{AnnounceRequest, InfoHash, PeerSink, Scrape};
 
 pub struct MemoryStorage {
     shards: Box<[Mutex<Shard>]>,
@@ -131,9 +131,22 @@ impl MemoryStorage {
     }
 
     pub fn announce(&self, req: &AnnounceRequest, now: SystemTime) -> AnnounceOutcome {
+        let mut peers = Vec::new();
+        let counts = self.announce_into(req, now, &mut peers);
+        AnnounceOutcome { peers, counts }
+    }
+
+    /// As [`MemoryStorage::announce`], the peers handed to `sink` while the
+    /// shard is locked; returns the torrent's counts.
+    pub fn announce_into(
+        &self,
+        req: &AnnounceRequest,
+        now: SystemTime,
+        sink: &mut impl PeerSink,
+    ) -> Scrape {
         let now = CoarseTime::from_system(now);
         let (shard, keyed) = self.shard(&req.info_hash);
-        shard.lock().announce(keyed, req, now)
+        shard.lock().announce(keyed, req, now, sink)
     }
 
     /// Hides the cache misses of a batch of requests. Each announce misses

@@ -5,8 +5,8 @@ use std::hash::{BuildHasher, RandomState};
 use super::clock::CoarseTime;
 use super::table::{Probe, Table};
 use super::torrent::{Action, Torrent};
-use crate::protocol::{AnnounceRequest, InfoHash, Scrape};
-use crate::storage::{AnnounceOutcome, FamilyStats, GcStats, StoreStats, TopSwarm};
+use crate::protocol::{AnnounceRequest, InfoHash, PeerSink, Scrape};
+use crate::storage::{FamilyStats, GcStats, StoreStats, TopSwarm};
 
 /// The torrents whose info hash routes here, and running totals of their
 /// peers and snatches so [`Shard::stats`] costs nothing per torrent.
@@ -65,19 +65,22 @@ impl Shard {
         }
     }
 
+    /// Applies the announce, hands the announcer's peers to `sink`, and
+    /// returns the torrent's counts after it.
     pub fn announce(
         &mut self,
         keyed: Keyed<'_>,
         req: &AnnounceRequest,
         now: CoarseTime,
-    ) -> AnnounceOutcome {
+        sink: &mut impl PeerSink,
+    ) -> Scrape {
         debug_assert!(*keyed.info_hash == req.info_hash);
         let action = Action::of(req);
-        let (before, outcome, after) = match self.torrents.probe(keyed.hash, keyed.info_hash) {
+        let (before, counts, after) = match self.torrents.probe(keyed.hash, keyed.info_hash) {
             Probe::Found(mut found) => {
                 let torrent = found.get_mut();
                 let before = torrent.census();
-                let peers = torrent.announce(req, action, now);
+                torrent.announce(req, action, now, sink);
                 let counts = torrent.counts();
                 // A dropped torrent takes its snatches with it.
                 let after = if torrent.is_empty() {
@@ -86,28 +89,25 @@ impl Shard {
                 } else {
                     torrent.census()
                 };
-                (before, AnnounceOutcome { peers, counts }, after)
+                (before, counts, after)
             }
             Probe::Vacant(vacant) => {
                 // A stop or a query never creates a torrent; about an
                 // unknown one it just gets zeros.
                 let joins = matches!(action, Action::Update { .. }) && !req.selection.query_only;
                 if !joins {
-                    return AnnounceOutcome::default();
+                    return Scrape::default();
                 }
                 let mut torrent = Torrent::new(req.info_hash);
-                let peers = torrent.announce(req, action, now);
-                let outcome = AnnounceOutcome {
-                    peers,
-                    counts: torrent.counts(),
-                };
+                torrent.announce(req, action, now, sink);
+                let counts = torrent.counts();
                 let after = torrent.census();
                 vacant.insert(torrent);
-                (StoreStats::default(), outcome, after)
+                (StoreStats::default(), counts, after)
             }
         };
         self.account(&before, &after);
-        outcome
+        counts
     }
 
     pub fn scrape(&self, keyed: Keyed<'_>) -> Scrape {

@@ -44,7 +44,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use self::block::Block;
 use self::index::Index;
 use super::clock::CoarseTime;
+#[cfg(test)]
 use crate::protocol::Peer;
+use crate::protocol::PeerSink;
 
 /// Above this many peers, a swarm keeps a hash index.
 pub const INDEX_ABOVE: usize = 32;
@@ -56,6 +58,9 @@ pub trait Family: Copy + Eq + Hash + Into<IpAddr> + Send + Sync + 'static {
     /// Of a `(IPv4, IPv6)` pair of prefix lengths, the one for this family.
     fn prefix_len(lens: (u8, u8)) -> u8;
 
+    /// Hands the peer at this address and `port` to `sink`.
+    fn hand_to(self, port: u16, sink: &mut impl PeerSink);
+
     /// Whether `a` and `b` agree in their first `bits` bits (0: always).
     fn shares_prefix(a: Self, b: Self, bits: u8) -> bool;
 }
@@ -63,6 +68,10 @@ pub trait Family: Copy + Eq + Hash + Into<IpAddr> + Send + Sync + 'static {
 impl Family for Ipv4Addr {
     fn prefix_len(lens: (u8, u8)) -> u8 {
         lens.0
+    }
+
+    fn hand_to(self, port: u16, sink: &mut impl PeerSink) {
+        sink.v4(self, port);
     }
 
     fn shares_prefix(a: Self, b: Self, bits: u8) -> bool {
@@ -73,6 +82,10 @@ impl Family for Ipv4Addr {
 impl Family for Ipv6Addr {
     fn prefix_len(lens: (u8, u8)) -> u8 {
         lens.1
+    }
+
+    fn hand_to(self, port: u16, sink: &mut impl PeerSink) {
+        sink.v6(self, port);
     }
 
     fn shares_prefix(a: Self, b: Self, bits: u8) -> bool {
@@ -111,6 +124,7 @@ impl<A: Family> Entry<A> {
         (self.addr, self.port())
     }
 
+    #[cfg(test)]
     fn peer(&self) -> Peer {
         Peer {
             id: None,

@@ -4,7 +4,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::clock::CoarseTime;
 use super::swarm::{Announcer, Choice, Family, Role, Swarm};
-use crate::protocol::{AnnounceRequest, Event, InfoHash, Peer, Scrape, canonical_ip};
+use crate::protocol::{AnnounceRequest, Event, InfoHash, PeerSink, Scrape, canonical_ip};
 use crate::storage::{FamilyStats, StoreStats};
 
 /// What an announce asks of the swarm, decided once from the request so the
@@ -100,17 +100,19 @@ impl Torrent {
         self.snatches
     }
 
-    /// Applies the announce and picks the announcer's peers, in one step.
+    /// Applies the announce and hands the announcer's peers to `sink`, in
+    /// one step.
     pub fn announce(
         &mut self,
         req: &AnnounceRequest,
         action: Action,
         now: CoarseTime,
-    ) -> Vec<Peer> {
+        sink: &mut impl PeerSink,
+    ) {
         let at = Place { req, action, now };
         match canonical_ip(req.ip) {
-            IpAddr::V4(addr) => at.apply(&mut self.v4, addr, &mut self.snatches),
-            IpAddr::V6(addr) => at.apply(&mut self.v6, addr, &mut self.snatches),
+            IpAddr::V4(addr) => at.apply(&mut self.v4, addr, &mut self.snatches, sink),
+            IpAddr::V6(addr) => at.apply(&mut self.v6, addr, &mut self.snatches, sink),
         }
     }
 
@@ -162,12 +164,18 @@ struct Place<'a> {
 }
 
 impl Place<'_> {
-    fn apply<A: Family>(&self, swarm: &mut Swarm<A>, addr: A, snatches: &mut u32) -> Vec<Peer> {
+    fn apply<A: Family>(
+        &self,
+        swarm: &mut Swarm<A>,
+        addr: A,
+        snatches: &mut u32,
+        sink: &mut impl PeerSink,
+    ) {
         let (role, completed) = match self.action {
-            Action::Stop if self.req.selection.query_only => return Vec::new(),
+            Action::Stop if self.req.selection.query_only => return,
             Action::Stop => {
                 swarm.remove(addr, self.req.port);
-                return Vec::new();
+                return;
             }
             Action::Update { role, completed } => (role, completed),
         };
@@ -175,7 +183,8 @@ impl Place<'_> {
         if self.req.selection.query_only {
             // Answered as if it had joined, but the swarm stays as it was.
             let me = swarm.position(addr, self.req.port);
-            return swarm.select(&choice.skipping(me));
+            swarm.select(&choice.skipping(me), sink);
+            return;
         }
         let (before, at) = swarm.upsert(Announcer {
             addr,
@@ -187,6 +196,6 @@ impl Place<'_> {
         if completed && before != Some(Role::Seeder) {
             *snatches = snatches.saturating_add(1);
         }
-        swarm.select(&choice.skipping(Some(at)))
+        swarm.select(&choice.skipping(Some(at)), sink);
     }
 }

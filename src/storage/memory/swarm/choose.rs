@@ -14,7 +14,7 @@
 use std::ops::Range;
 
 use super::{Entry, Family, Role, Swarm};
-use crate::protocol::{Peer, PeerSelection};
+use crate::protocol::{PeerSelection, PeerSink};
 
 /// How one announcer's peers are chosen, resolved for one address family.
 #[derive(Clone, Copy, Debug)]
@@ -69,11 +69,12 @@ impl<A: Family> Keep<A> {
 }
 
 impl<A: Family> Swarm<A> {
-    /// Up to `choice.want` peers, never the announcer itself: a leecher gets
-    /// seeders first, then leechers; a seeder gets leechers, then (only with
-    /// `all_peers`) seeders. A preferred subnet puts the announcer's
-    /// neighbours of both groups before everyone else.
-    pub fn select(&self, choice: &Choice<A>) -> Vec<Peer> {
+    /// Hands `sink` up to `choice.want` peers, never the announcer itself:
+    /// a leecher gets seeders first, then leechers; a seeder gets leechers,
+    /// then (only with `all_peers`) seeders. A preferred subnet puts the
+    /// announcer's neighbours of both groups before everyone else. Returns
+    /// how many it handed over.
+    pub fn select(&self, choice: &Choice<A>, sink: &mut impl PeerSink) -> usize {
         let seeders = 0..self.seeders() as usize;
         let leechers = self.seeders() as usize..self.len();
         let (first, then) = match (choice.role, choice.all_peers) {
@@ -81,8 +82,7 @@ impl<A: Family> Swarm<A> {
             (Role::Seeder, true) => (leechers, seeders),
             (Role::Seeder, false) => (leechers, 0..0),
         };
-        let available = first.len() + then.len();
-        let mut out = Vec::with_capacity(choice.want.min(available));
+        let mut taken = 0;
         let near_then_far;
         let passes: &[Keep<A>] = match choice.near {
             None => &[Keep::All],
@@ -93,30 +93,39 @@ impl<A: Family> Swarm<A> {
         };
         for &keep in passes {
             for range in [first.clone(), then.clone()] {
-                self.take_from(range, keep, choice, &mut out);
+                taken += self.take_from(range, keep, choice, choice.want - taken, sink);
             }
         }
-        out
+        taken
     }
 
+    /// Up to `want` of the entries in `range` that `keep` accepts, from a
+    /// random start; returns how many.
     fn take_from(
         &self,
         range: Range<usize>,
         keep: Keep<A>,
         choice: &Choice<A>,
-        out: &mut Vec<Peer>,
-    ) {
-        if range.is_empty() || out.len() >= choice.want {
-            return;
+        want: usize,
+        sink: &mut impl PeerSink,
+    ) -> usize {
+        if range.is_empty() || want == 0 {
+            return 0;
         }
         let entries = self.entries();
         let start = range.start + rand::random_range(0..range.len());
         let positions = (start..range.end).chain(range.start..start);
-        out.extend(
-            positions
-                .filter(|&i| Some(i) != choice.skip && keep.accepts(&entries[i]))
-                .take(choice.want - out.len())
-                .map(|i| entries[i].peer()),
-        );
+        let mut taken = 0;
+        for i in positions {
+            let entry = &entries[i];
+            if Some(i) != choice.skip && keep.accepts(entry) {
+                entry.addr.hand_to(entry.port(), sink);
+                taken += 1;
+                if taken == want {
+                    break;
+                }
+            }
+        }
+        taken
     }
 }

@@ -92,7 +92,9 @@ fn check_selection<A: Family>(swarm: &Swarm<A>, at: usize, want: usize) {
         want,
         &PeerSelection::default(),
     );
-    let got = swarm.select(&choice.skipping(Some(at)));
+    let mut got = Vec::new();
+    let handed = swarm.select(&choice.skipping(Some(at)), &mut got);
+    assert_eq!(handed, got.len(), "select miscounted what it handed over");
     let distinct: HashSet<_> = got.iter().map(|p| (p.ip, p.port)).collect();
     assert_eq!(distinct.len(), got.len(), "a peer was handed out twice");
     assert!(
