@@ -248,16 +248,30 @@ for name in names:
     per_cpu = statistics.median(float(r[3]) * float(r[4]) / float(r[5]) for r in rs)
     hwm = statistics.median(int(r[6]) for r in rs) / 1024
     errs = statistics.median(float(r[7]) for r in rs)
-    med[name] = (rps, per_cpu, hwm, errs)
+    # Server CPU seconds per second of the test: ~1.0 means the server was
+    # the bottleneck; well under it, the load tester was.
+    busy = statistics.median(float(r[5]) / float(r[4]) for r in rs)
+    med[name] = (rps, per_cpu, hwm, errs, busy)
 print()
-print("| server | median responses/s | responses per server CPU-second | peak RSS (VmHWM) | error replies/s |")
-print("| --- | --- | --- | --- | --- |")
-for name, (rps, per_cpu, hwm, errs) in med.items():
-    print(f"| {name} | {rps:,.0f} | {per_cpu:,.0f} | {hwm:,.0f} MB | {errs:,.0f} |")
+print("| server | median responses/s | responses per server CPU-second | peak RSS (VmHWM) | error replies/s | server busy |")
+print("| --- | --- | --- | --- | --- | --- |")
+for name, (rps, per_cpu, hwm, errs, busy) in med.items():
+    print(f"| {name} | {rps:,.0f} | {per_cpu:,.0f} | {hwm:,.0f} MB | {errs:,.0f} | {busy:.2f} |")
 for a, b in (("chihaya", "aquatic"), ("chihaya", "echo"), ("aquatic", "echo")):
     if a in med and b in med:
         x, y = med[a], med[b]
-        print(f"| ratio {a}/{b} | {x[0]/y[0]:.2f} | {x[1]/y[1]:.2f} | {x[2]/y[2]:.2f} | |")
+        print(f"| ratio {a}/{b} | {x[0]/y[0]:.2f} | {x[1]/y[1]:.2f} | {x[2]/y[2]:.2f} | | |")
+# The machine drifts between speeds from one run to the next; the two runs
+# of one round are closest in time, so their ratio is the steadiest figure.
+rps_of = {(r[1], r[2]): float(r[3]) for r in rows if r[0] == "tput"}
+rounds = sorted({int(r[2]) for r in rows if r[0] == "tput"})
+for a, b in (("chihaya", "aquatic"), ("chihaya", "echo"), ("aquatic", "echo")):
+    pairs = [rps_of[(a, str(i))] / rps_of[(b, str(i))] for i in rounds
+             if (a, str(i)) in rps_of and (b, str(i)) in rps_of]
+    if pairs:
+        listed = " ".join(f"{p:.2f}" for p in pairs)
+        print(f"{a}/{b} round by round: {listed}; median {statistics.median(pairs):.2f}, "
+              f"lowest {min(pairs):.2f}")
 lat = [r for r in rows if r[0] == "lat"]
 if lat:
     print()
