@@ -147,6 +147,7 @@ impl Tracker {
             return Ok(chain.bare_summary(counts));
         }
         let resp = self.announce(req).await?;
+        sink.reserve(resp.peers.len());
         for peer in &resp.peers {
             sink.peer(peer);
         }

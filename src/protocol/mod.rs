@@ -132,6 +132,9 @@ pub struct Peer {
 /// straight from the swarm; everything that wants the list uses the
 /// `Vec<Peer>` sink.
 pub trait PeerSink {
+    /// Up to `n` peers are on their way (a hint: a list makes room once).
+    fn reserve(&mut self, _n: usize) {}
+
     fn v4(&mut self, ip: Ipv4Addr, port: u16);
     fn v6(&mut self, ip: Ipv6Addr, port: u16);
 
@@ -146,6 +149,10 @@ pub trait PeerSink {
 }
 
 impl PeerSink for Vec<Peer> {
+    fn reserve(&mut self, n: usize) {
+        Vec::reserve(self, n);
+    }
+
     fn v4(&mut self, ip: Ipv4Addr, port: u16) {
         self.push(Peer {
             id: None,

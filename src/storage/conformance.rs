@@ -64,6 +64,7 @@ where
     prefer_subnet_hands_out_every_neighbour(make().await).await;
     query_only_is_answered_but_changes_nothing(make().await).await;
     query_only_never_creates_or_removes(make().await).await;
+    announce_into_a_sink_is_an_announce(make().await).await;
 }
 
 /// A client of the suite: where it is and who it says it is.
@@ -963,4 +964,43 @@ pub async fn query_only_never_creates_or_removes(store: Storage) {
         "a query-only stopped removed the peer"
     );
     assert_eq!(scrape_one(&store, hash(1)).await, counts(1, 0, 0));
+}
+
+/// `announce_into` is the same operation as `announce`, the peers handed to
+/// a sink instead of returned: it records the announcer, counts it, hands
+/// out the same peers (never the announcer, only its family, at most
+/// numwant), and a stop through it removes the peer.
+pub async fn announce_into_a_sink_is_an_announce(store: Storage) {
+    let seeders = clients_v4(1..6);
+    populate(&store, hash(1), &seeders, true).await;
+    announce(&store, Client::v6(1).seed(hash(1))).await;
+    let me = Client::v4(20);
+    let mut peers = Vec::new();
+    let got = store
+        .announce_into(&with_numwant(me.leech(hash(1)), 3), &mut peers)
+        .await
+        .expect("announce_into failed");
+    assert_eq!(got, counts(6, 1, 0), "counts after announcing into a sink");
+    assert_eq!(peers.len(), 3, "numwant 3 through a sink: {peers:?}");
+    assert!(
+        addrs(&peers).is_subset(&peers_of(&seeders)),
+        "a sink got peers that are not the IPv4 seeders: {peers:?}"
+    );
+    let out = announce(&store, Client::v4(1).leech(hash(1))).await;
+    assert!(
+        addrs(&out.peers).contains(&me.addr()),
+        "the peer announced into a sink was not recorded: {:?}",
+        out.peers
+    );
+    let mut none = Vec::new();
+    let got = store
+        .announce_into(&with_event(me.leech(hash(1)), Event::Stopped), &mut none)
+        .await
+        .expect("announce_into failed");
+    assert!(none.is_empty(), "a stop got peers: {none:?}");
+    assert_eq!(
+        got,
+        counts(5, 1, 0),
+        "a stop through a sink removes the peer"
+    );
 }

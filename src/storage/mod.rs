@@ -150,6 +150,7 @@ impl Storage {
             Storage::Memory(m) => Ok(m.announce_into(req, SystemTime::now(), sink)),
             Storage::Redis(r) => {
                 let outcome = r.announce(req, SystemTime::now()).await?;
+                sink.reserve(outcome.peers.len());
                 for peer in &outcome.peers {
                     sink.peer(peer);
                 }

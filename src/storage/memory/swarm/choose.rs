@@ -82,6 +82,7 @@ impl<A: Family> Swarm<A> {
             (Role::Seeder, true) => (leechers, seeders),
             (Role::Seeder, false) => (leechers, 0..0),
         };
+        sink.reserve(choice.want.min(first.len() + then.len()));
         let mut taken = 0;
         let near_then_far;
         let passes: &[Keep<A>] = match choice.near {
