@@ -1062,19 +1062,23 @@ mod tests {
         }
     }
 
+    /// The header of [`mixed_response`]'s announce reply.
+    #[rustfmt::skip]
+    const MIXED_HEADER: [u8; 20] = [
+        0, 0, 0, 1, 1, 2, 3, 4, // action announce, transaction id
+        0, 0, 0x07, 0x08, // interval 1800
+        0, 0, 0, 5, // leechers
+        0, 0, 0, 3, // seeders
+    ];
+
     #[test]
     fn announce_reply_bytes_v4() {
         let mut buf = Vec::new();
         write_announce(&mut buf, TXID, &mixed_response(), Family::V4);
-        #[rustfmt::skip]
-        let expected = [
-            0, 0, 0, 1, 1, 2, 3, 4,
-            0, 0, 0x07, 0x08, // interval 1800
-            0, 0, 0, 5, // leechers
-            0, 0, 0, 3, // seeders
-            10, 0, 0, 1, 0x1A, 0xE1,
-        ];
-        assert_eq!(buf, expected);
+        assert_eq!(
+            buf,
+            [&MIXED_HEADER[..], &[10, 0, 0, 1, 0x1A, 0xE1]].concat()
+        );
     }
 
     #[test]
@@ -1082,14 +1086,10 @@ mod tests {
         let mut buf = Vec::new();
         write_announce(&mut buf, TXID, &mixed_response(), Family::V6);
         #[rustfmt::skip]
-        let expected = [
-            0, 0, 0, 1, 1, 2, 3, 4,
-            0, 0, 0x07, 0x08,
-            0, 0, 0, 5,
-            0, 0, 0, 3,
+        let peer = [
             0x20, 0x01, 0x0D, 0xB8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xC8, 0xD5,
         ];
-        assert_eq!(buf, expected);
+        assert_eq!(buf, [&MIXED_HEADER[..], &peer].concat());
     }
 
     /// Peers written one by one as storage hands them out: the other
@@ -1103,16 +1103,8 @@ mod tests {
         reply.v4(Ipv4Addr::new(10, 0, 0, 1), 6881);
         reply.peer(&peer("[::ffff:10.0.0.2]:2"));
         reply.finish(&mixed_response().summary());
-        #[rustfmt::skip]
-        let expected = [
-            0, 0, 0, 1, 1, 2, 3, 4,
-            0, 0, 0x07, 0x08, // interval 1800
-            0, 0, 0, 5, // leechers
-            0, 0, 0, 3, // seeders
-            10, 0, 0, 1, 0x1A, 0xE1,
-            10, 0, 0, 2, 0, 2,
-        ];
-        assert_eq!(buf, expected);
+        let peers = [10, 0, 0, 1, 0x1A, 0xE1, 10, 0, 0, 2, 0, 2];
+        assert_eq!(buf, [&MIXED_HEADER[..], &peers].concat());
     }
 
     #[test]
