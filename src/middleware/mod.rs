@@ -121,7 +121,16 @@ impl Tracker {
     }
 
     pub async fn announce(&self, req: &AnnounceRequest) -> Result<AnnounceResponse, TrackerError> {
-        let chain = self.chain.load_full();
+        self.announce_on(self.chain.load_full(), req).await
+    }
+
+    /// [`Tracker::announce`] on the generation `chain` (already loaded by
+    /// the caller).
+    async fn announce_on(
+        &self,
+        chain: Arc<Chain>,
+        req: &AnnounceRequest,
+    ) -> Result<AnnounceResponse, TrackerError> {
         let (req, resp) = chain.announce(&self.storage, req).await?;
         if chain.has_posthooks() {
             let (req, copy) = (req.into_owned(), resp.clone());
@@ -146,7 +155,7 @@ impl Tracker {
             let counts = self.storage.announce_into(req, sink).await?;
             return Ok(chain.bare_summary(counts));
         }
-        let resp = self.announce(req).await?;
+        let resp = self.announce_on(chain, req).await?;
         sink.reserve(resp.peers.len());
         for peer in &resp.peers {
             sink.peer(peer);
