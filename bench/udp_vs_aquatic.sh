@@ -260,7 +260,9 @@ for name, (rps, per_cpu, hwm, errs, busy) in med.items():
 for a, b in (("chihaya", "aquatic"), ("chihaya", "echo"), ("aquatic", "echo")):
     if a in med and b in med:
         x, y = med[a], med[b]
-        print(f"| ratio {a}/{b} | {x[0]/y[0]:.2f} | {x[1]/y[1]:.2f} | {x[2]/y[2]:.2f} | | |")
+        # Memory is compared between trackers only: the echo server stores nothing.
+        rss = f"{x[2]/y[2]:.2f}" if b != "echo" else ""
+        print(f"| ratio {a}/{b} | {x[0]/y[0]:.2f} | {x[1]/y[1]:.2f} | {rss} | | |")
 # The machine drifts between speeds from one run to the next; the two runs
 # of one round are closest in time, so their ratio is the steadiest figure.
 rps_of = {(r[1], r[2]): float(r[3]) for r in rows if r[0] == "tput"}
