@@ -3,7 +3,9 @@
 //! one over a single swarm of 200k peers (a shard's lock is held for the
 //! whole of one swarm's sweep, so that is the longest a request can wait),
 //! and a UDP-sized batch of announces into a million torrents, with and
-//! without prefetching.
+//! without prefetching: two peers each, and shaped like the UDP bench's load
+//! (`aquatic_udp_load_test`'s torrent weights, which put most announces into
+//! a few thousand large swarms).
 //!
 //! `cargo bench --bench storage -- --warm-up-time 1 --measurement-time 3`
 
@@ -12,7 +14,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, SystemTime};
 
 use chihaya::config::MemoryConfig;
-use chihaya::protocol::{AnnounceRequest, Event, InfoHash, Params, PeerId};
+use chihaya::protocol::udp::{AnnounceWriter, Family};
+use chihaya::protocol::{AnnounceRequest, AnnounceSummary, Event, InfoHash, Params, PeerId};
 use chihaya::storage::memory::MemoryStorage;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 
@@ -158,14 +161,12 @@ fn batch_in_a_million_torrents(c: &mut Criterion) {
     let mut group = c.benchmark_group("batch_of_64_in_1m_torrents");
     let s = store();
     fill(&s, TORRENTS, 2);
-    // A fixed pseudo-random walk (xorshift), the same for both variants.
+    // A fixed pseudo-random walk, the same for both variants.
     let mut x = 0x9e37_79b9_u32;
     let mut next_batch = move || {
         (0..64)
             .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 17;
-                x ^= x << 5;
+                let x = xorshift(&mut x);
                 request(x % TORRENTS, x / TORRENTS % 2)
             })
             .collect::<Vec<_>>()
@@ -195,12 +196,123 @@ fn batch_in_a_million_torrents(c: &mut Criterion) {
     group.finish();
 }
 
+/// A xorshift step: the same pseudo-random walk on every run.
+fn xorshift(x: &mut u32) -> u32 {
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    *x
+}
+
+/// The torrent of each of `peers` peers over `torrents`, drawn with
+/// `aquatic_udp_load_test` 0.9.0's weights (`floor + exp(6.5 - 500 i / N)`,
+/// floor = torrents / peers): about 73% of the peers land in the first ~1.4%
+/// of the torrents, in swarms of up to ~700.
+fn tester_torrents(torrents: u32, peers: u32) -> Vec<u32> {
+    let n = f64::from(torrents);
+    let floor = n / f64::from(peers);
+    let mut cumulative = Vec::with_capacity(torrents as usize);
+    let mut sum = 0.0;
+    for i in 0..torrents {
+        sum += floor + (6.5 - 500.0 * f64::from(i) / n).exp();
+        cumulative.push(sum);
+    }
+    let mut x = 0x2545_f491_u32;
+    (0..peers)
+        .map(|_| {
+            let at = f64::from(xorshift(&mut x)) / f64::from(u32::MAX) * sum;
+            cumulative
+                .partition_point(|&c| c < at)
+                .min(torrents as usize - 1) as u32
+        })
+        .collect()
+}
+
+/// Peer `n` (of the tester's load) announcing to `torrent`: a completed
+/// seeder three times in four, else a starting leecher, as the tester sends.
+fn tester_request(torrent: u32, n: u32, seeder: bool) -> AnnounceRequest {
+    AnnounceRequest {
+        port: n as u16,
+        ip: IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + (n >> 16))),
+        left: if seeder { 0 } else { 50 },
+        event: if seeder {
+            Event::Completed
+        } else {
+            Event::Started
+        },
+        numwant: 30,
+        ..request(torrent, n)
+    }
+}
+
+/// 64 announces as the UDP bench sends them (2 million peers over a million
+/// torrents, the tester's weights, peers in turn, 30 wanted), each answered
+/// into a UDP reply, with and without the batch prefetch. Against
+/// `batch_of_64_in_1m_torrents` (two peers each), the difference is the cost
+/// of the large swarms: their indexes and entries, which the prefetch does
+/// not reach.
+fn batch_shaped_like_the_udp_bench(c: &mut Criterion) {
+    const TORRENTS: u32 = 1_000_000;
+    const PEERS: u32 = 2_000_000;
+    let torrents = tester_torrents(TORRENTS, PEERS);
+    let s = store();
+    let now = SystemTime::now();
+    let mut x = 0x9e37_79b9_u32;
+    let mut seeder = move || !xorshift(&mut x).is_multiple_of(4);
+    for (n, &t) in torrents.iter().enumerate() {
+        s.announce(&tester_request(t, n as u32, seeder()), now);
+    }
+    let mut group = c.benchmark_group("batch_of_64_shaped_like_the_udp_bench");
+    let mut next = 0u32;
+    let mut next_batch = move || {
+        (0..64)
+            .map(|_| {
+                let n = next;
+                next = (next + 1) % PEERS;
+                tester_request(torrents[n as usize], n, seeder())
+            })
+            .collect::<Vec<_>>()
+    };
+    for prefetch in [false, true] {
+        let name = if prefetch { "prefetched" } else { "one_by_one" };
+        let mut hashes = Vec::with_capacity(64);
+        let mut reply = Vec::with_capacity(1500);
+        group.bench_function(name, |b| {
+            b.iter_batched(
+                &mut next_batch,
+                |batch| {
+                    let now = SystemTime::now();
+                    if prefetch {
+                        hashes.clear();
+                        hashes.extend(batch.iter().map(|r| r.info_hash));
+                        s.prefetch(&hashes);
+                    }
+                    for req in &batch {
+                        let mut writer = AnnounceWriter::new(&mut reply, 1, Family::V4);
+                        let counts = s.announce_into(req, now, &mut writer);
+                        writer.finish(&AnnounceSummary {
+                            complete: counts.complete,
+                            incomplete: counts.incomplete,
+                            ..AnnounceSummary::default()
+                        });
+                        black_box(&reply);
+                    }
+                    batch
+                },
+                BatchSize::SmallInput,
+            )
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
     announce,
     scrape,
     gc,
     gc_one_large_swarm,
-    batch_in_a_million_torrents
+    batch_in_a_million_torrents,
+    batch_shaped_like_the_udp_bench
 );
 criterion_main!(benches);
