@@ -17,7 +17,8 @@ use chihaya::config::MemoryConfig;
 use chihaya::protocol::udp::{AnnounceWriter, Family};
 use chihaya::protocol::{AnnounceRequest, AnnounceSummary, Event, InfoHash, Params, PeerId};
 use chihaya::storage::memory::MemoryStorage;
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BatchSize, BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
 fn store() -> MemoryStorage {
     MemoryStorage::new(&MemoryConfig::default())
@@ -163,7 +164,7 @@ fn batch_in_a_million_torrents(c: &mut Criterion) {
     fill(&s, TORRENTS, 2);
     // A fixed pseudo-random walk, the same for both variants.
     let mut x = 0x9e37_79b9_u32;
-    let mut next_batch = move || {
+    let next_batch = move || {
         (0..64)
             .map(|_| {
                 let x = xorshift(&mut x);
@@ -171,6 +172,20 @@ fn batch_in_a_million_torrents(c: &mut Criterion) {
             })
             .collect::<Vec<_>>()
     };
+    one_by_one_and_prefetched(&mut group, &s, next_batch, |req, now| {
+        black_box(s.announce(req, now));
+    });
+    group.finish();
+}
+
+/// Benchmarks `serve` over the batches `next_batch` makes, as `one_by_one`
+/// and, with the batch prefetch first, as `prefetched`.
+fn one_by_one_and_prefetched(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    store: &MemoryStorage,
+    mut next_batch: impl FnMut() -> Vec<AnnounceRequest>,
+    mut serve: impl FnMut(&AnnounceRequest, SystemTime),
+) {
     for prefetch in [false, true] {
         let name = if prefetch { "prefetched" } else { "one_by_one" };
         let mut hashes = Vec::with_capacity(64);
@@ -182,10 +197,10 @@ fn batch_in_a_million_torrents(c: &mut Criterion) {
                     if prefetch {
                         hashes.clear();
                         hashes.extend(batch.iter().map(|r| r.info_hash));
-                        s.prefetch(&hashes);
+                        store.prefetch(&hashes);
                     }
                     for req in &batch {
-                        black_box(s.announce(req, now));
+                        serve(req, now);
                     }
                     batch
                 },
@@ -193,7 +208,6 @@ fn batch_in_a_million_torrents(c: &mut Criterion) {
             )
         });
     }
-    group.finish();
 }
 
 /// A xorshift step: the same pseudo-random walk on every run.
@@ -264,7 +278,7 @@ fn batch_shaped_like_the_udp_bench(c: &mut Criterion) {
     }
     let mut group = c.benchmark_group("batch_of_64_shaped_like_the_udp_bench");
     let mut next = 0u32;
-    let mut next_batch = move || {
+    let next_batch = move || {
         (0..64)
             .map(|_| {
                 let n = next;
@@ -273,36 +287,17 @@ fn batch_shaped_like_the_udp_bench(c: &mut Criterion) {
             })
             .collect::<Vec<_>>()
     };
-    for prefetch in [false, true] {
-        let name = if prefetch { "prefetched" } else { "one_by_one" };
-        let mut hashes = Vec::with_capacity(64);
-        let mut reply = Vec::with_capacity(1500);
-        group.bench_function(name, |b| {
-            b.iter_batched(
-                &mut next_batch,
-                |batch| {
-                    let now = SystemTime::now();
-                    if prefetch {
-                        hashes.clear();
-                        hashes.extend(batch.iter().map(|r| r.info_hash));
-                        s.prefetch(&hashes);
-                    }
-                    for req in &batch {
-                        let mut writer = AnnounceWriter::new(&mut reply, 1, Family::V4);
-                        let counts = s.announce_into(req, now, &mut writer);
-                        writer.finish(&AnnounceSummary {
-                            complete: counts.complete,
-                            incomplete: counts.incomplete,
-                            ..AnnounceSummary::default()
-                        });
-                        black_box(&reply);
-                    }
-                    batch
-                },
-                BatchSize::SmallInput,
-            )
+    let mut reply = Vec::with_capacity(1500);
+    one_by_one_and_prefetched(&mut group, &s, next_batch, |req, now| {
+        let mut writer = AnnounceWriter::new(&mut reply, 1, Family::V4);
+        let counts = s.announce_into(req, now, &mut writer);
+        writer.finish(&AnnounceSummary {
+            complete: counts.complete,
+            incomplete: counts.incomplete,
+            ..AnnounceSummary::default()
         });
-    }
+        black_box(&reply);
+    });
     group.finish();
 }
 
