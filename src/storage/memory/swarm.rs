@@ -16,13 +16,14 @@
 //! # What a peer costs
 //!
 //! An entry is the peer's address, port and last-seen second: 10 bytes for
-//! IPv4, 22 for IPv6, byte arrays with no padding. The peer_id is not kept
-//! (see docs/ARCHITECTURE.md: it would more than double an IPv4 entry, and
-//! only the non-compact HTTP reply ever showed it). The list lives in one
-//! heap block behind a single pointer, with the seeder count in the block's
-//! header ([`block`]), so a torrent's map slot holds 8 bytes per family and
-//! an empty family (most torrents have no IPv6 peer) costs nothing more.
-//! Ten IPv4 peers take one 128-byte allocation.
+//! IPv4, 22 for IPv6, byte arrays with no padding, plus a 2-byte
+//! fingerprint of its address and port kept apart for lookups (below). The
+//! peer_id is not kept (see docs/ARCHITECTURE.md: it would more than double
+//! an IPv4 entry, and only the non-compact HTTP reply ever showed it). The
+//! list lives in one heap block behind a single pointer, with the seeder
+//! count in the block's header ([`block`]), so a torrent's map slot holds 8
+//! bytes per family and an empty family (most torrents have no IPv6 peer)
+//! costs nothing more. Ten IPv4 peers take one 144-byte allocation.
 //!
 //! There is no inline room for a peer in the table slot: with a tag it
 //! would grow every slot from 40 to 48 bytes (about 12 bytes a torrent at
@@ -32,17 +33,23 @@
 //! # Lookup
 //!
 //! Lookup by (address, port) is a linear scan while the swarm is small: up to
-//! [`INDEX_ABOVE`] (512) entries of 10 or 22 bytes, at most 5 or 11 KB of
-//! contiguous memory read front to back, which the hardware prefetcher
-//! streams. In a swarm far from the caches that beats the index, whose
-//! lookup (and every role change, which swaps two entries and updates both
-//! positions) costs a SipHash and a few misses at random addresses:
-//! `cargo bench --bench storage -- batch_of_64_shaped` (announces shaped
-//! like the UDP bench's load, most of them into swarms of 30 to 700 peers)
-//! took 60.4 µs per batch with the index from 32 peers, 44.3 µs from 256,
-//! 33.0 µs from 512 and 35.0 µs from 1,024 (one run each, 01:20); a swarm of
-//! 1,000 peers refreshed in cache took 247 ns with its index and 401 ns
-//! scanned. Beyond the bound a hash index of positions is built ([`index`]),
+//! [`INDEX_ABOVE`] (512) fingerprints of 2 bytes, at most 1 KB of contiguous
+//! memory read front to back (which the hardware prefetcher streams), 16
+//! compared per step with no branch per peer ([`scan`]); only an entry
+//! whose fingerprint matches is read. Scanning the entries themselves (10
+//! or 22 bytes each, up to 5 or 11 KB) was the largest part of our own time
+//! under the UDP bench's load, where two announces in three are a new
+//! peer's and so scan the whole swarm (docs/performance.md has the A/B).
+//!
+//! In a swarm far from the caches a scan beats the index, whose lookup (and
+//! every role change, which swaps two entries and updates both positions)
+//! costs a SipHash and a few misses at random addresses: `cargo bench
+//! --bench storage -- batch_of_64_shaped` (announces shaped like the UDP
+//! bench's load, most of them into swarms of 30 to 700 peers) took 60.4 µs
+//! per batch with the index from 32 peers, 44.3 µs from 256, 33.0 µs from
+//! 512 and 35.0 µs from 1,024 (entries scanned, before fingerprints; one
+//! run each, 01:20); a swarm of 1,000 peers refreshed in cache took 247 ns
+//! with its index and 401 ns scanned. Beyond the bound a hash index of positions is built ([`index`]),
 //! kept in the block, and dropped again below [`INDEX_BELOW`] (the gap keeps
 //! a swarm hovering at the threshold from rebuilding it on every announce).
 //! The unit tests use bounds of 32 and 16, so their swarms of up to 64 peers
@@ -80,6 +87,9 @@ pub trait Family: Copy + Eq + Hash + Into<IpAddr> + Send + Sync + 'static {
 
     /// Whether `a` and `b` agree in their first `bits` bits (0: always).
     fn shares_prefix(a: Self, b: Self, bits: u8) -> bool;
+
+    /// The address folded to 64 bits, for [`Entry::fingerprint`].
+    fn fold(self) -> u64;
 }
 
 impl Family for Ipv4Addr {
@@ -94,6 +104,10 @@ impl Family for Ipv4Addr {
     fn shares_prefix(a: Self, b: Self, bits: u8) -> bool {
         (a.to_bits() ^ b.to_bits()).leading_zeros() >= u32::from(bits)
     }
+
+    fn fold(self) -> u64 {
+        u64::from(self.to_bits())
+    }
 }
 
 impl Family for Ipv6Addr {
@@ -107,6 +121,11 @@ impl Family for Ipv6Addr {
 
     fn shares_prefix(a: Self, b: Self, bits: u8) -> bool {
         (a.to_bits() ^ b.to_bits()).leading_zeros() >= u32::from(bits)
+    }
+
+    fn fold(self) -> u64 {
+        let bits = self.to_bits();
+        (bits as u64) ^ ((bits >> 64) as u64)
     }
 }
 
@@ -139,6 +158,12 @@ impl<A: Family> Entry<A> {
 
     fn key(&self) -> (A, u16) {
         (self.addr, self.port())
+    }
+
+    /// 16 bits of the entry's key, kept beside it in the block so a lookup
+    /// compares 2 bytes per peer and reads an entry only where they match.
+    pub fn fingerprint(&self) -> u16 {
+        fingerprint(self.key())
     }
 
     #[cfg(test)]
@@ -223,7 +248,7 @@ impl<A: Family> Swarm<A> {
     fn find(&self, key: (A, u16)) -> Option<usize> {
         match self.block.parts() {
             (entries, Some(index)) => index.find(entries, key),
-            (entries, None) => entries.iter().position(|e| e.key() == key),
+            (entries, None) => scan(self.block.fingerprints(), entries, key),
         }
     }
 
@@ -236,7 +261,7 @@ impl<A: Family> Swarm<A> {
             return (None, self.insert(entry, who.role));
         };
         let before = self.role_at(i);
-        self.block.entries_mut()[i] = entry;
+        self.block.set(i, entry);
         let at = match (before, who.role) {
             (Role::Leecher, Role::Seeder) => self.promote(i),
             (Role::Seeder, Role::Leecher) => self.demote(i),
@@ -297,12 +322,12 @@ impl<A: Family> Swarm<A> {
     /// still first.
     fn compact(&mut self, cutoff: CoarseTime) {
         let seeders = self.seeders() as usize;
-        let entries = self.block.entries_mut();
         let mut kept = 0;
         let mut kept_seeders = 0;
-        for i in 0..entries.len() {
-            if entries[i].seen() >= cutoff {
-                entries[kept] = entries[i];
+        for i in 0..self.len() {
+            let entry = self.entries()[i];
+            if entry.seen() >= cutoff {
+                self.block.set(kept, entry);
                 kept += 1;
                 if i < seeders {
                     kept_seeders += 1;
@@ -367,17 +392,51 @@ impl<A: Family> Swarm<A> {
         if a == b {
             return;
         }
-        let (entries, index) = self.block.parts_mut();
-        if let Some(index) = index {
+        if let (entries, Some(index)) = self.block.parts_mut() {
             index.swapped(a, entries[a].key(), b, entries[b].key());
         }
-        entries.swap(a, b);
+        self.block.swap(a, b);
     }
 
     fn build_index(&mut self) {
         let index = Index::build(self.entries());
         self.block.set_index(Some(Box::new(index)));
     }
+}
+
+/// The fingerprint of an (address, port): the top 16 bits of a multiply,
+/// which every bit of the address and the port reaches. Not keyed: peers
+/// who arrange equal fingerprints only make the scan read their entries,
+/// at most what a scan of entries alone would read.
+fn fingerprint<A: Family>((addr, port): (A, u16)) -> u16 {
+    let x = addr.fold() ^ u64::from(port).rotate_left(40);
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 48) as u16
+}
+
+/// Fingerprints compared per step of [`scan`]: 32 bytes, which the
+/// compiler compares with a few vector instructions and one branch.
+const LANES: usize = 16;
+
+/// Where `key` is among `entries`, found through their fingerprints: a
+/// step asks whether any of [`LANES`] fingerprints matches, without a
+/// branch per entry; only in a step that has one (rarely another peer's,
+/// one time in 65,536) are the matching entries read and compared.
+fn scan<A: Family>(fps: &[u16], entries: &[Entry<A>], key: (A, u16)) -> Option<usize> {
+    debug_assert_eq!(fps.len(), entries.len());
+    let want = fingerprint(key);
+    let is_it = |i: usize| fps[i] == want && entries[i].key() == key;
+    let mut steps = fps.chunks_exact(LANES);
+    let mut base = 0;
+    for step in &mut steps {
+        // A fold, not `any`: it must not stop early, to stay one vector op.
+        if step.iter().fold(false, |hit, &fp| hit | (fp == want))
+            && let Some(i) = (base..base + LANES).find(|&i| is_it(i))
+        {
+            return Some(i);
+        }
+        base += LANES;
+    }
+    (base..fps.len()).find(|&i| is_it(i))
 }
 
 mod block;

@@ -1,4 +1,5 @@
-//! The one heap block of a swarm: a small header, then the entries.
+//! The one heap block of a swarm: a small header, the entries' fingerprints,
+//! then the entries.
 //!
 //! A `Vec` would cost 24 bytes in every torrent's map slot for each address
 //! family (pointer, capacity, length), and the seeder count and the index
@@ -7,16 +8,24 @@
 //! the block it points to:
 //!
 //! ```text
-//! small:  [ len u32 | cap u32 | seeders u32 | entry 0 | entry 1 | ... entry cap-1 ]
-//! large:  [ len u32 | cap u32 | seeders u32 | index ptr (8) | entry 0 | ... entry cap-1 ]
+//! small:  [ len u32 | cap u32 | seeders u32 | fp 0 | ... fp cap-1 | entry 0 | ... entry cap-1 ]
+//! large:  [ len u32 | cap u32 | seeders u32 | index ptr (8) | fp 0 | ... | entry 0 | ... ]
 //! ```
+//!
+//! A fingerprint is 2 bytes per entry (see [`Entry::fingerprint`]): a
+//! swarm without an index finds a peer by comparing those, 16 at a time,
+//! and reads an entry only where one matches. Scanning 2 bytes a peer
+//! instead of 10 (IPv4) or 22 (IPv6) is what keeps a swarm of a few
+//! hundred peers, far from the caches, cheap to search. They sit at the
+//! front, so the header and the first fingerprints arrive together.
 //!
 //! Only a block with room for more than [`SMALL`] entries has the slot for
 //! an index pointer (large swarms are the only ones with an index), so the
-//! many small swarms do not pay 8 bytes for it. The header has alignment 4
-//! and entries are byte arrays (alignment 1, see [`Entry`]), so nothing is
-//! lost to padding: one IPv4 peer takes 12 + 10 = 22 bytes (the smallest
-//! allocation glibc makes, 32 bytes with its own word), ten take 112 (128).
+//! many small swarms do not pay 8 bytes for it. The header has alignment 4,
+//! fingerprints 2, entries are byte arrays (alignment 1, see [`Entry`]), so
+//! nothing is lost to padding: one IPv4 peer takes 12 + 2 + 10 = 24 bytes
+//! (the smallest allocation glibc makes, 32 bytes with its own word), ten
+//! take 132 (144).
 //!
 //! Capacity grows 1, 2, 4, 6, ... then by about a quarter, instead of
 //! doubling, so a swarm of ten peers does not sit in a block for sixteen;
@@ -26,9 +35,11 @@
 //! This is the only `unsafe` code of the engine (besides the prefetch
 //! instruction in `table`, which reads nothing). The invariants it keeps:
 //! the pointer is null or points to a live allocation of `layout(cap)` bytes
-//! made by this module, with `cap >= 1`; entries `..len` are initialized
-//! (`seeders <= len <= cap`); a large block's index slot holds null or a
-//! pointer from `Box::into_raw` that the block owns.
+//! made by this module, with `cap >= 1`; entries and fingerprints `..len`
+//! are initialized (`seeders <= len <= cap`), and fingerprint `i` is always
+//! entry `i`'s (entries change only through this module); a large block's
+//! index slot holds null or a pointer from `Box::into_raw` that the block
+//! owns.
 
 use std::alloc::{self, Layout};
 use std::mem::{align_of, size_of};
@@ -38,7 +49,8 @@ use super::{Entry, Family, Index};
 use crate::storage::memory::table::prefetch_bytes;
 
 /// How much of a block [`Block::prefetch`] asks for: the header and the
-/// first 11 IPv4 peers (or 5 IPv6), the whole of most swarms.
+/// fingerprints of the first 58 peers (the whole of most swarms' lookups),
+/// or the first few entries of the smallest swarms.
 const PREFETCH_BYTES: usize = 128;
 
 /// Blocks with room for at most this many entries have no index slot.
@@ -53,6 +65,7 @@ struct Header {
 
 const HEADER: usize = size_of::<Header>();
 const INDEX_SLOT: usize = size_of::<*mut u8>();
+const FINGERPRINT: usize = size_of::<u16>();
 
 /// A growable array of entries behind one thin pointer, with the swarm's
 /// seeder count in its header and, in large blocks, its index.
@@ -77,7 +90,8 @@ impl<A: Family> Default for Block<A> {
 }
 
 impl<A: Family> Block<A> {
-    fn entries_at(cap: usize) -> usize {
+    /// Where the fingerprints start in a block of `cap` entries.
+    fn fingerprints_at(cap: usize) -> usize {
         if cap > SMALL {
             HEADER + INDEX_SLOT
         } else {
@@ -85,8 +99,18 @@ impl<A: Family> Block<A> {
         }
     }
 
+    fn entries_at(cap: usize) -> usize {
+        Self::fingerprints_at(cap) + cap * FINGERPRINT
+    }
+
     fn layout(cap: usize) -> Layout {
         const { assert!(align_of::<Entry<A>>() == 1) };
+        const {
+            assert!(
+                HEADER.is_multiple_of(align_of::<u16>())
+                    && INDEX_SLOT.is_multiple_of(align_of::<u16>())
+            )
+        };
         let size = Self::entries_at(cap) + cap * size_of::<Entry<A>>();
         Layout::from_size_align(size, align_of::<Header>()).expect("swarm block too large")
     }
@@ -161,18 +185,20 @@ impl<A: Family> Block<A> {
         }
     }
 
-    /// As [`parts`](Self::parts), mutably.
-    pub fn parts_mut(&mut self) -> (&mut [Entry<A>], Option<&mut Index>) {
+    /// The entries and the index to update (entries change only through
+    /// [`Block::set`], [`Block::swap`] and [`Block::push`], which keep the
+    /// fingerprints in step).
+    pub fn parts_mut(&mut self) -> (&[Entry<A>], Option<&mut Index>) {
         let Some(p) = self.ptr else {
-            return (&mut [], None);
+            return (&[], None);
         };
-        // SAFETY: as in `parts`, borrowed uniquely through `&mut self`; the
-        // entries and the index are disjoint allocations or ranges.
+        // SAFETY: as in `parts`, the index borrowed uniquely through
+        // `&mut self`; the entries and the index are disjoint allocations.
         unsafe {
             let h = p.as_ref();
             let base = p.as_ptr().cast::<u8>();
             let first = base.add(Self::entries_at(h.cap as usize)).cast();
-            let entries = std::slice::from_raw_parts_mut(first, h.len as usize);
+            let entries = std::slice::from_raw_parts(first, h.len as usize);
             let index = if h.cap as usize > SMALL {
                 base.add(HEADER)
                     .cast::<*mut Index>()
@@ -189,8 +215,57 @@ impl<A: Family> Block<A> {
         self.parts().0
     }
 
-    pub fn entries_mut(&mut self) -> &mut [Entry<A>] {
-        self.parts_mut().0
+    /// The fingerprint of each entry, in the same order.
+    pub fn fingerprints(&self) -> &[u16] {
+        let Some(p) = self.ptr else {
+            return &[];
+        };
+        // SAFETY: fingerprints `..len` start at `fingerprints_at(cap)`, an
+        // offset aligned for `u16` in a block aligned for the header, and
+        // are initialized.
+        unsafe {
+            let h = p.as_ref();
+            let first = p
+                .as_ptr()
+                .cast::<u8>()
+                .add(Self::fingerprints_at(h.cap as usize));
+            std::slice::from_raw_parts(first.cast(), h.len as usize)
+        }
+    }
+
+    /// The entries and the fingerprints, mutably and together (the one way
+    /// to change either, so they stay in step).
+    fn columns_mut(&mut self) -> (&mut [u16], &mut [Entry<A>]) {
+        let Some(p) = self.ptr else {
+            return (&mut [], &mut []);
+        };
+        // SAFETY: as in `fingerprints` and `parts`; the two ranges are
+        // disjoint and borrowed uniquely through `&mut self`.
+        unsafe {
+            let h = p.as_ref();
+            let (cap, len) = (h.cap as usize, h.len as usize);
+            let base = p.as_ptr().cast::<u8>();
+            let fps = base.add(Self::fingerprints_at(cap)).cast();
+            let entries = base.add(Self::entries_at(cap)).cast();
+            (
+                std::slice::from_raw_parts_mut(fps, len),
+                std::slice::from_raw_parts_mut(entries, len),
+            )
+        }
+    }
+
+    /// Replaces entry `i`.
+    pub fn set(&mut self, i: usize, entry: Entry<A>) {
+        let (fps, entries) = self.columns_mut();
+        fps[i] = entry.fingerprint();
+        entries[i] = entry;
+    }
+
+    /// Swaps entries `a` and `b`.
+    pub fn swap(&mut self, a: usize, b: usize) {
+        let (fps, entries) = self.columns_mut();
+        fps.swap(a, b);
+        entries.swap(a, b);
     }
 
     pub fn index(&self) -> Option<&Index> {
@@ -228,10 +303,15 @@ impl<A: Family> Block<A> {
         }
         let cap = self.capacity();
         let p = self.ptr.expect("a block after growing");
-        // SAFETY: `len < cap` now, so slot `len` is inside the allocation.
+        // SAFETY: `len < cap` now, so slot `len` of both columns is inside
+        // the allocation; written through raw pointers, as it is not
+        // initialized yet.
         unsafe {
-            let first = p.as_ptr().cast::<u8>().add(Self::entries_at(cap));
-            first.cast::<Entry<A>>().add(len).write(entry);
+            let base = p.as_ptr().cast::<u8>();
+            let fps = base.add(Self::fingerprints_at(cap)).cast::<u16>();
+            fps.add(len).write(entry.fingerprint());
+            let first = base.add(Self::entries_at(cap)).cast::<Entry<A>>();
+            first.add(len).write(entry);
         }
         self.header_mut().len += 1;
         len
@@ -272,7 +352,7 @@ impl<A: Family> Block<A> {
     }
 
     /// Reallocates to exactly `cap` entries (`cap >= len`; 0 frees), moving
-    /// the entries when the block gains or loses its index slot.
+    /// both columns to where a block of `cap` keeps them.
     fn resize(&mut self, cap: usize) {
         let len = self.len();
         debug_assert!(cap >= len);
@@ -306,16 +386,24 @@ impl<A: Family> Block<A> {
             return;
         };
         let old_cap = self.capacity();
-        let (from, to) = (Self::entries_at(old_cap), Self::entries_at(cap));
-        let bytes = len * size_of::<Entry<A>>();
-        if to < from {
-            // Losing the index slot: drop the index, move the entries down
-            // while the old block still holds them all.
-            self.set_index(None);
-            // SAFETY: both ranges lie inside the old allocation.
+        let fps = (Self::fingerprints_at(old_cap), Self::fingerprints_at(cap));
+        let entries = (Self::entries_at(old_cap), Self::entries_at(cap));
+        let fp_bytes = len * FINGERPRINT;
+        let entry_bytes = len * size_of::<Entry<A>>();
+        if cap < old_cap {
+            // Shrinking: both columns move down (or stay) while the old
+            // block still holds them all, the fingerprints first since the
+            // entries lie above them. Losing the index slot drops the index
+            // first: the fingerprints move over its slot.
+            if fps.1 < fps.0 {
+                self.set_index(None);
+            }
+            // SAFETY: every range lies inside the old allocation; the
+            // fingerprints' new place ends below the entries' old one.
             unsafe {
                 let base = p.as_ptr().cast::<u8>();
-                ptr::copy(base.add(from), base.add(to), bytes);
+                ptr::copy(base.add(fps.0), base.add(fps.1), fp_bytes);
+                ptr::copy(base.add(entries.0), base.add(entries.1), entry_bytes);
             }
         }
         // SAFETY: the block was allocated by this module with the old
@@ -326,14 +414,20 @@ impl<A: Family> Block<A> {
         };
         self.ptr = Some(p);
         self.header_mut().cap = new_cap;
-        if to > from {
-            // Gaining the index slot: move the entries up, then clear it.
-            // SAFETY: both ranges lie inside the new allocation.
+        if cap > old_cap {
+            // Growing: both columns move up (or stay), the entries first
+            // since the fingerprints grow into their old place; gaining the
+            // index slot, it is cleared once the fingerprints have left it.
+            // SAFETY: every range lies inside the new allocation; the
+            // entries' new place starts above the fingerprints' old one.
             unsafe {
-                ptr::copy(raw.add(from), raw.add(to), bytes);
-                raw.add(HEADER)
-                    .cast::<*mut Index>()
-                    .write_unaligned(ptr::null_mut());
+                ptr::copy(raw.add(entries.0), raw.add(entries.1), entry_bytes);
+                ptr::copy(raw.add(fps.0), raw.add(fps.1), fp_bytes);
+                if fps.1 > fps.0 {
+                    raw.add(HEADER)
+                        .cast::<*mut Index>()
+                        .write_unaligned(ptr::null_mut());
+                }
             }
         }
     }
@@ -377,6 +471,12 @@ mod tests {
         Entry::new(Ipv4Addr::from(n), n as u16, CoarseTime::from_secs(n))
     }
 
+    /// Fingerprint `i` is entry `i`'s.
+    fn in_step(b: &Block<Ipv4Addr>) {
+        let expect: Vec<u16> = b.entries().iter().map(Entry::fingerprint).collect();
+        assert_eq!(b.fingerprints(), &expect[..]);
+    }
+
     #[test]
     fn grows_in_small_steps_and_frees_when_empty() {
         let mut b = Block::<Ipv4Addr>::default();
@@ -390,7 +490,8 @@ mod tests {
         b.set_seeders(3);
         assert_eq!(b.seeders(), 3);
         assert_eq!(b.entries()[11], entry(11));
-        b.entries_mut().swap(0, 11);
+        b.swap(0, 11);
+        in_step(&b);
         assert_eq!(b.entries()[0], entry(11));
         assert_eq!(b.pop(), Some(entry(0)));
         b.truncate(2);
@@ -414,23 +515,38 @@ mod tests {
         assert!(b.index().is_some());
         let all: Vec<_> = (0..200).map(entry).collect();
         assert_eq!(b.entries(), &all[..]);
+        in_step(&b);
+        b.truncate(150);
+        b.shrink();
+        assert_eq!(b.capacity(), 150);
+        assert!(
+            b.index().is_some(),
+            "shrunk but still large, the index stays"
+        );
+        assert_eq!(b.entries(), &all[..150]);
+        in_step(&b);
         b.truncate(20);
         b.shrink();
         assert_eq!(b.capacity(), 20);
         assert!(b.index().is_none(), "shrunk below the slot, the index went");
         assert_eq!(b.entries(), &all[..20]);
+        in_step(&b);
         for n in 20..40 {
             b.push(entry(n));
         }
         assert_eq!(b.entries(), &all[..40]);
+        in_step(&b);
+        b.set(3, entry(1000));
+        assert_eq!(b.entries()[3], entry(1000));
+        in_step(&b);
         assert!(b.capacity() > SMALL && b.index().is_none());
     }
 
     #[test]
     fn blocks_are_as_small_as_promised() {
         assert_eq!(size_of::<Block<Ipv4Addr>>(), 8);
-        assert_eq!(Block::<Ipv4Addr>::layout(1).size(), 22);
-        assert_eq!(Block::<Ipv4Addr>::layout(10).size(), 112);
-        assert_eq!(Block::<Ipv4Addr>::layout(33).size(), 12 + 8 + 330);
+        assert_eq!(Block::<Ipv4Addr>::layout(1).size(), 24);
+        assert_eq!(Block::<Ipv4Addr>::layout(10).size(), 132);
+        assert_eq!(Block::<Ipv4Addr>::layout(33).size(), 12 + 8 + 66 + 330);
     }
 }

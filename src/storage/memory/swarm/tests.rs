@@ -268,3 +268,20 @@ fn prefixes_compare_leading_bits() {
     assert_eq!(Ipv4Addr::prefix_len((24, 64)), 24);
     assert_eq!(Ipv6Addr::prefix_len((24, 64)), 64);
 }
+
+/// Fingerprints only narrow the search: where every one matches (peers who
+/// arranged a collision), the entries decide, in the full steps and in the
+/// rest after them.
+#[test]
+fn colliding_fingerprints_fall_back_to_the_entries() {
+    let entries: Vec<Entry<Ipv4Addr>> = (0..40u32)
+        .map(|n| Entry::new(Ipv4Addr::from(n), 6881, time(0)))
+        .collect();
+    for (i, e) in entries.iter().enumerate() {
+        let fps = vec![e.fingerprint(); entries.len()];
+        assert_eq!(scan(&fps, &entries, e.key()), Some(i));
+    }
+    let absent = (Ipv4Addr::from(99), 6881);
+    let fps = vec![fingerprint(absent); entries.len()];
+    assert_eq!(scan(&fps, &entries, absent), None);
+}
