@@ -28,10 +28,8 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
-use parking_lot::Mutex;
-
 use self::clock::CoarseTime;
-use self::shard::{Keyed, Shard};
+use self::shard::{Keyed, LockedShard, Shard};
 use self::snapshot::{Batch, Decoder, Encoder, SnapshotError};
 use super::view::SwarmView;
 use super::{AnnounceOutcome, GcStats, StoreStats, TopSwarm};
@@ -39,7 +37,7 @@ use crate::config::MemoryConfig;
 use crate::protocol::{AnnounceRequest, InfoHash, PeerSink, Scrape};
 
 pub struct MemoryStorage {
-    shards: Box<[Mutex<Shard>]>,
+    shards: Box<[LockedShard]>,
     /// Hashes an info hash once per call (a UDP request is hashed twice:
     /// for its batch's prefetch and for itself); that one hash picks the
     /// shard and is the key in the shard's table (see [`Keyed`]). The
@@ -60,7 +58,7 @@ impl MemoryStorage {
     pub fn new(config: &MemoryConfig) -> Self {
         let keys = RandomState::new();
         let shards = (0..config.shard_count.max(1))
-            .map(|_| Mutex::new(Shard::new(keys.clone())))
+            .map(|_| LockedShard::new(Shard::new(keys.clone())))
             .collect();
         MemoryStorage {
             shards,
@@ -125,7 +123,7 @@ impl MemoryStorage {
     }
 
     /// The shard `hash` routes to, and its key in that shard's table.
-    fn shard<'h>(&self, hash: &'h InfoHash) -> (&Mutex<Shard>, Keyed<'h>) {
+    fn shard<'h>(&self, hash: &'h InfoHash) -> (&LockedShard, Keyed<'h>) {
         let keyed = Keyed::new(&self.keys, hash);
         (&self.shards[keyed.shard(self.shards.len())], keyed)
     }
@@ -152,16 +150,17 @@ impl MemoryStorage {
     /// Hides the cache misses of a batch of requests. Each announce misses
     /// twice, on its torrent's slot and then on the swarm's peers; one after
     /// the other, the batch would wait for every miss in turn. Instead this
-    /// asks for every slot of a group at once, then (they have arrived by
-    /// then) for every swarm, so the misses overlap and the requests that
-    /// follow find their memory in cache. A hint: nothing changes.
+    /// asks for every slot of a group at once (without the shards' locks,
+    /// see [`LockedShard`]), then (they have arrived by then) for every
+    /// swarm, so the misses overlap and the requests that follow find their
+    /// memory in cache. A hint: nothing changes.
     pub fn prefetch(&self, hashes: &[InfoHash]) {
         const GROUP: usize = 32;
         for group in hashes.chunks(GROUP) {
             let mut keys = [0u64; GROUP];
             for (key, info_hash) in keys.iter_mut().zip(group) {
                 let (shard, keyed) = self.shard(info_hash);
-                shard.lock().prefetch_slot(keyed.hash);
+                shard.prefetch_slot(keyed.hash);
                 *key = keyed.hash;
             }
             for (&hash, info_hash) in keys.iter().zip(group) {

@@ -1,9 +1,13 @@
 //! One independently locked partition of the torrents.
 
 use std::hash::{BuildHasher, RandomState};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use super::clock::CoarseTime;
-use super::table::{Probe, Table};
+use super::table::{Place, Probe, Table};
 use super::torrent::{Action, Torrent};
 use crate::protocol::{AnnounceRequest, InfoHash, PeerSink, Scrape};
 use crate::storage::{FamilyStats, GcStats, StoreStats, TopSwarm};
@@ -114,12 +118,6 @@ impl Shard {
         self.torrent(keyed).map(Torrent::counts).unwrap_or_default()
     }
 
-    /// Starts loading the table slot where `hash`'s torrent would be found
-    /// (see [`Table::prefetch`]).
-    pub fn prefetch_slot(&self, hash: u64) {
-        self.torrents.prefetch(hash);
-    }
-
     /// Starts loading the peers of the torrent, if it is here: best after
     /// [`Shard::prefetch_slot`] had time to bring in its slot.
     pub fn prefetch_swarm(&self, keyed: Keyed<'_>) {
@@ -208,6 +206,85 @@ impl Shard {
     }
 }
 
+/// A shard behind its lock, and where its table's slots are, published
+/// whenever the lock is let go.
+///
+/// The batch prefetch asks for the home slot of every request's torrent
+/// first; taking the lock for that would cost two locked instructions per
+/// request, each a full barrier that waits for the misses in flight, which
+/// are the very thing the prefetch wants to overlap. The address is read
+/// instead, with no lock: it may be stale (the table may have just grown),
+/// and then the prefetch asks for the wrong line, which costs nothing and
+/// breaks nothing (see [`Place`]). The two halves are separate atomics and
+/// may be read from different moments, for the same reason.
+pub struct LockedShard {
+    shard: Mutex<Shard>,
+    slots: AtomicPtr<u8>,
+    count: AtomicUsize,
+}
+
+impl LockedShard {
+    pub fn new(shard: Shard) -> Self {
+        let place = shard.torrents.place();
+        LockedShard {
+            shard: Mutex::new(shard),
+            slots: AtomicPtr::new(place.slots.cast_mut()),
+            count: AtomicUsize::new(place.count),
+        }
+    }
+
+    pub fn lock(&self) -> ShardGuard<'_> {
+        ShardGuard {
+            guard: self.shard.lock(),
+            published: self,
+        }
+    }
+
+    /// Starts loading the table slot where `hash`'s torrent would be
+    /// found, without the lock (see above).
+    pub fn prefetch_slot(&self, hash: u64) {
+        Place {
+            slots: self.slots.load(Ordering::Relaxed),
+            count: self.count.load(Ordering::Relaxed),
+        }
+        .prefetch(hash);
+    }
+}
+
+/// The locked shard; publishes its table's place when dropped, before the
+/// lock is let go.
+pub struct ShardGuard<'s> {
+    guard: MutexGuard<'s, Shard>,
+    published: &'s LockedShard,
+}
+
+impl Deref for ShardGuard<'_> {
+    type Target = Shard;
+
+    fn deref(&self) -> &Shard {
+        &self.guard
+    }
+}
+
+impl DerefMut for ShardGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Shard {
+        &mut self.guard
+    }
+}
+
+impl Drop for ShardGuard<'_> {
+    fn drop(&mut self) {
+        let place = self.guard.torrents.place();
+        let to = self.published;
+        if to.count.load(Ordering::Relaxed) != place.count {
+            to.count.store(place.count, Ordering::Relaxed);
+        }
+        if to.slots.load(Ordering::Relaxed).cast_const() != place.slots {
+            to.slots.store(place.slots.cast_mut(), Ordering::Relaxed);
+        }
+    }
+}
+
 fn shift(total: &mut FamilyStats, before: &FamilyStats, after: &FamilyStats) {
     total.swarms = total.swarms - before.swarms + after.swarms;
     total.seeders = total.seeders - before.seeders + after.seeders;
@@ -223,7 +300,57 @@ fn trim(top: &mut Vec<TopSwarm>, start: usize, n: usize) {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+    use std::net::{IpAddr, Ipv4Addr};
+
     use super::*;
+    use crate::protocol::{Event, Params, PeerId};
+
+    fn join(info_hash: InfoHash) -> AnnounceRequest {
+        AnnounceRequest {
+            info_hash,
+            peer_id: PeerId([1; 20]),
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            port: 6881,
+            uploaded: 0,
+            downloaded: 0,
+            left: 1,
+            event: Event::Started,
+            numwant: 30,
+            key: None,
+            params: Params::default(),
+            selection: Default::default(),
+        }
+    }
+
+    /// What the lock-free prefetch reads is where the table is, after every
+    /// unlock: as the table grows (and moves) and once it is given back.
+    #[test]
+    fn every_unlock_publishes_where_the_table_is() {
+        let keys = RandomState::new();
+        let locked = LockedShard::new(Shard::new(keys.clone()));
+        let published = || Place {
+            slots: locked.slots.load(Ordering::Relaxed),
+            count: locked.count.load(Ordering::Relaxed),
+        };
+        // Read past the guard, which would publish as it drops.
+        let actual = || locked.shard.lock().torrents.place();
+        assert_eq!(published().count, 0);
+        let now = CoarseTime::from_secs(1_000);
+        let mut places = HashSet::new();
+        for n in 0..=255u8 {
+            let req = join(InfoHash([n; 20]));
+            let keyed = Keyed::new(&keys, &req.info_hash);
+            locked.lock().announce(keyed, &req, now, &mut Vec::new());
+            assert_eq!(published(), actual(), "after torrent {n}");
+            places.insert(actual().count);
+        }
+        assert!(places.len() > 3, "the table never grew: {places:?}");
+        let full = actual().count;
+        locked.lock().collect_garbage(CoarseTime::from_secs(2_000));
+        assert!(actual().count < full, "an emptied table is shrunk");
+        assert_eq!(published(), actual());
+    }
 
     /// Every hash lands on one of the `n` shards, the extremes included,
     /// and the shard does not depend on the bits the table uses.

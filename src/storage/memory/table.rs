@@ -6,7 +6,7 @@
 //! a virtual machine, a costly TLB miss) to find its torrent, then another
 //! for the swarm's block. The UDP frontend answers requests in batches of
 //! up to 64 and can hide those misses by asking for every request's memory
-//! before it serves the first ([`Table::prefetch`]); for that it must know
+//! before it serves the first ([`Place::prefetch`]); for that it must know
 //! where a torrent will be found from its hash alone. A SwissTable keeps its
 //! tags apart from its slots and exposes neither address; here the address
 //! is the home slot of the hash ([`Table::home`]), and a torrent is almost
@@ -42,6 +42,35 @@ pub struct Table {
     /// The shard's hash keys, for moving torrents when the table grows and
     /// for finding the home of the torrents a removal shifts.
     keys: RandomState,
+}
+
+/// Where a table's slots were when it was last looked at: enough to compute
+/// the address of a hash's home slot, never to read it. The table may have
+/// moved since (it is read without the shard's lock), so this is only ever
+/// used for a prefetch, which cannot fault and reads nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub slots: *const u8,
+    pub count: usize,
+}
+
+impl Place {
+    /// Asks the CPU to start loading the slot where the torrent keyed
+    /// `hash` is found (or its probe starts) and the next one.
+    pub fn prefetch(self, hash: u64) {
+        if self.count == 0 {
+            return;
+        }
+        let at = home_of(hash, self.count);
+        let slot = self.slots.wrapping_add(at * size_of::<Torrent>());
+        prefetch_bytes(slot, 2 * size_of::<Torrent>());
+    }
+}
+
+/// The home slot of `hash` in a table of `count` slots: its low 32 bits
+/// scaled to the table (the shard was picked by the high 32, see `Keyed`).
+fn home_of(hash: u64, count: usize) -> usize {
+    (((hash & 0xffff_ffff) * count as u64) >> 32) as usize
 }
 
 /// Where a torrent is, or where it would go: the result of a probe.
@@ -85,10 +114,9 @@ impl Table {
         self.keys.hash_one(info_hash)
     }
 
-    /// Where the probe for `hash` starts: its low 32 bits scaled to the
-    /// table (the shard was picked by the high 32, see `Keyed`).
+    /// Where the probe for `hash` starts (see [`home_of`]).
     fn home(&self, hash: u64) -> usize {
-        (((hash & 0xffff_ffff) * self.slots.len() as u64) >> 32) as usize
+        home_of(hash, self.slots.len())
     }
 
     /// The slot after `at`, wrapping around.
@@ -143,14 +171,13 @@ impl Table {
         }
     }
 
-    /// Asks the CPU to start loading the slot where the torrent keyed
-    /// `hash` is found (or its probe starts): a hint, nothing is read.
-    pub fn prefetch(&self, hash: u64) {
-        if self.slots.is_empty() {
-            return;
+    /// Where the slots are and how many: what [`Place::prefetch`] needs,
+    /// to be read without the shard's lock.
+    pub fn place(&self) -> Place {
+        Place {
+            slots: self.slots.as_ptr().cast(),
+            count: self.slots.len(),
         }
-        let slot = &self.slots[self.home(hash)];
-        prefetch_bytes(std::ptr::from_ref(slot).cast(), 2 * size_of::<Torrent>());
     }
 
     /// Keeps the torrents `keep` says yes to, visiting each exactly once.
