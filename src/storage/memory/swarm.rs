@@ -49,9 +49,10 @@
 //! per batch with the index from 32 peers, 44.3 µs from 256, 33.0 µs from
 //! 512 and 35.0 µs from 1,024 (entries scanned, before fingerprints; one
 //! run each, 01:20); a swarm of 1,000 peers refreshed in cache took 247 ns
-//! with its index and 401 ns scanned. Beyond the bound a hash index of positions is built ([`index`]),
-//! kept in the block, and dropped again below [`INDEX_BELOW`] (the gap keeps
-//! a swarm hovering at the threshold from rebuilding it on every announce).
+//! with its index and 401 ns scanned. Beyond the bound a hash index of
+//! positions is built ([`index`]), kept in the block, and dropped again
+//! below [`INDEX_BELOW`] (the gap keeps a swarm hovering at the threshold
+//! from rebuilding it on every announce).
 //! The unit tests use bounds of 32 and 16, so their swarms of up to 64 peers
 //! cross both; the logic does not depend on the numbers.
 
