@@ -33,11 +33,11 @@
 //! # Lookup
 //!
 //! Lookup by (address, port) is a linear scan while the swarm is small: up to
-//! [`INDEX_ABOVE`] (512) fingerprints of 2 bytes, at most 1 KB of contiguous
+//! [`INDEX_ABOVE`] (1,024) fingerprints of 2 bytes, at most 2 KB of contiguous
 //! memory read front to back (which the hardware prefetcher streams), 16
 //! compared per step with no branch per peer ([`scan`]); only an entry
 //! whose fingerprint matches is read. Scanning the entries themselves (10
-//! or 22 bytes each, up to 5 or 11 KB) was the largest part of our own time
+//! or 22 bytes each) was the largest part of our own time
 //! under the UDP bench's load, where two announces in three are a new
 //! peer's and so scan the whole swarm (docs/performance.md has the A/B).
 //!
@@ -49,10 +49,15 @@
 //! per batch with the index from 32 peers, 44.3 µs from 256, 33.0 µs from
 //! 512 and 35.0 µs from 1,024 (entries scanned, before fingerprints; one
 //! run each, 01:20); a swarm of 1,000 peers refreshed in cache took 247 ns
-//! with its index and 401 ns scanned. Beyond the bound a hash index of
-//! positions is built ([`index`]), kept in the block, and dropped again
-//! below [`INDEX_BELOW`] (the gap keeps a swarm hovering at the threshold
-//! from rebuilding it on every announce).
+//! with its index and 401 ns scanned. With fingerprints the bound moved
+//! from 512 to 1,024: the shaped batch, prefetched, took 32.2 / 34.7 /
+//! 43.6 / 39.4 µs against 40.9 / 44.5 / 45.0 / 53.8 µs at 512 (pairs run
+//! back to back, 03:36), and a cached swarm of 1,000 peers scanned costs
+//! 245-288 ns against 243-260 ns indexed, so no higher.
+//!
+//! Beyond the bound a hash index of positions is built ([`index`]), kept in
+//! the block, and dropped again below [`INDEX_BELOW`] (the gap keeps a
+//! swarm hovering at the threshold from rebuilding it on every announce).
 //! The unit tests use bounds of 32 and 16, so their swarms of up to 64 peers
 //! cross both; the logic does not depend on the numbers.
 
@@ -68,10 +73,10 @@ use crate::protocol::PeerSink;
 
 /// Above this many peers, a swarm keeps a hash index.
 #[cfg(not(test))]
-pub const INDEX_ABOVE: usize = 512;
+pub const INDEX_ABOVE: usize = 1024;
 /// Below this many peers, the index is dropped again.
 #[cfg(not(test))]
-pub const INDEX_BELOW: usize = 256;
+pub const INDEX_BELOW: usize = 512;
 /// Small enough for the unit tests' swarms to cross (see the module docs).
 #[cfg(test)]
 pub const INDEX_ABOVE: usize = 32;
