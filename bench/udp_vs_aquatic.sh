@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # UDP side by side: chihaya vs aquatic_udp 0.9.0 vs a bare UDP echo server,
-# all driven by aquatic_udp_load_test 0.9.0 with the same request mix; then
-# round-trip times at 70% of each server's measured peak (bench/udp_latency.rs).
+# all driven with the same request mix by two generators in turn:
+#   tester   aquatic_udp_load_test 0.9.0, aquatic's own. One datagram per
+#            system call: on 2 cores it is the bottleneck near the echo
+#            server's rate, so the fastest servers all measure the tester.
+#   batched  bench/udp_load.rs: the tester's load (requests, swarms, peers)
+#            sent and received 64 datagrams per system call, a window in
+#            flight per socket. The servers are the bottleneck (their CPU
+#            busy ~1.0, the echo server answers far above the trackers).
+# then round-trip times at 70% of each server's measured peak (bench/udp_latency.rs).
 #
 # Loopback only. Each server is pinned to CPU 0 (taskset -c 0), the load
 # generator to CPU 1. Runs alternate chihaya / aquatic / echo RUNS times each,
@@ -14,18 +21,20 @@
 #   CHIHAYA_BIN=path                measure this binary instead of target/release/chihaya
 #   LATENCY_BIN=path                use this bench/udp_latency.rs build (with CHIHAYA_BIN: no cargo build)
 #   LATENCY_SECS=10                 seconds per latency run (0: no latency runs)
+#   LOADGEN="tester batched"        which generators, in the order each round runs them
+#   LOAD_BIN=path                   use this bench/udp_load.rs build (with CHIHAYA_BIN: no cargo build)
 #
 # First run installs aquatic_udp (io_uring build; falls back to the plain
 # build if that fails) and aquatic_udp_load_test into bench/.tools
 # (gitignored): several minutes on 2 cores. Later runs reuse them. The echo
 # server (bench/udp_echo.c) is built with gcc into bench/.tools/bin.
 #
-# Per throughput run it records the load tester's "Average responses per
-# second" (and how many of them were error replies), the server's CPU time
+# Per throughput run it records the generator's responses per second (and
+# how many of them were error replies), the server's CPU time
 # over the run (utime+stime from /proc/PID/stat, all threads) and its peak
 # RSS (VmHWM from /proc/PID/status), then prints the median of each per
 # server and the ratios. Per latency run: p50/p99/p99.9 round trip at a fixed
-# rate of 70% of that server's median responses/s.
+# rate of 70% of that server's median responses/s under the first generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -40,6 +49,10 @@ latency_secs=${LATENCY_SECS:-10}
 [[ $latency_secs =~ ^[0-9]{1,3}$ ]] || { echo "LATENCY_SECS must be 0-999" >&2; exit 2; }
 for s in $servers; do
   [[ $s =~ ^(chihaya|aquatic|echo)$ ]] || { echo "unknown server $s" >&2; exit 2; }
+done
+loadgens=${LOADGEN:-tester batched}
+for g in $loadgens; do
+  [[ $g =~ ^(tester|batched)$ ]] || { echo "unknown generator $g" >&2; exit 2; }
 done
 
 aquatic_version=0.9.0
@@ -68,9 +81,10 @@ if [[ ! -x $echo_bin || bench/udp_echo.c -nt $echo_bin ]]; then
   gcc -O2 -Wall -o "$echo_bin" bench/udp_echo.c
 fi
 
-# 2. Our tracker and our latency generator.
+# 2. Our tracker and our generators.
 chihaya=${CHIHAYA_BIN:-target/release/chihaya}
 latency=${LATENCY_BIN:-target/release/examples/udp_latency}
+udp_load=${LOAD_BIN:-target/release/examples/udp_load}
 # Two builds, not one: built with an example, the binary would carry the
 # features the dev-dependencies turn on (cargo unifies them), and so would
 # not be the binary operators run.
@@ -79,6 +93,9 @@ if [[ -z ${CHIHAYA_BIN:-} ]]; then
 fi
 if [[ -z ${LATENCY_BIN:-} ]]; then
   cargo build --release --example udp_latency
+fi
+if [[ -z ${LOAD_BIN:-} ]]; then
+  cargo build --release --example udp_load
 fi
 
 free_udp_port() {
@@ -148,6 +165,9 @@ for s in chihaya aquatic echo; do
 done
 
 clk_tck=$(getconf CLK_TCK)
+kv() { # key file: the value of key=value in bench/udp_load.rs's report
+  grep -o "\b$1=[0-9.]*" "$2" | head -1 | cut -d= -f2
+}
 cpu_ticks() { # utime+stime of a process, all its threads
   awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
@@ -174,48 +194,63 @@ stop_server() {
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 echo "chihaya: $chihaya ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo +changes))"
-echo "aquatic_udp $aquatic_version ($aquatic_build build), aquatic_udp_load_test $aquatic_version, echo: bench/udp_echo.c"
+echo "aquatic_udp $aquatic_version ($aquatic_build build), aquatic_udp_load_test $aquatic_version, echo: bench/udp_echo.c, generators: $loadgens"
 echo "runs: $runs per server, $duration s each; rmem_max $(cat /proc/sys/net/core/rmem_max); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 results=$dir/results.tsv
 : >"$results"
 
-# 4. Throughput, alternating A/B/C.
-run_one() { # name run
-  local name=$1 i=$2 log
+# 4. Throughput, alternating A/B/C, each generator in turn.
+run_one() { # generator name run
+  local gen=$1 name=$2 i=$3 log
   start_server "$name"
-  log=$dir/load_${name}_$i.log
+  log=$dir/load_${gen}_${name}_$i.log
   local load_before t0 t1 c0 c1
   load_before=$(cut -d' ' -f1 /proc/loadavg)
   c0=$(cpu_ticks "$server_pid"); t0=$(date +%s.%N)
-  timeout $((duration + 60)) taskset -c 1 "$load_test" -c "$dir/load_$name.toml" >"$log" 2>&1 || {
-    echo "load tester failed or timed out ($name run $i):" >&2; tail -20 "$log" >&2; exit 1; }
+  if [[ $gen == tester ]]; then
+    timeout $((duration + 60)) taskset -c 1 "$load_test" -c "$dir/load_$name.toml" >"$log" 2>&1
+  else
+    timeout $((duration + 60)) taskset -c 1 "$udp_load" --server "127.0.0.1:${port[$name]}" \
+      --secs "$duration" >"$log" 2>&1
+  fi || { echo "$gen failed or timed out ($name run $i):" >&2; tail -20 "$log" >&2; exit 1; }
   c1=$(cpu_ticks "$server_pid"); t1=$(date +%s.%N)
   local hwm rps secs errs
   hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")
   stop_server
-  rps=$(awk -F': ' '/^Average responses per second:/ { print $2 }' "$log")
-  errs=$(awk '/^Average responses per second:/ { f = 1 } f && /Error responses:/ { print $4; exit }' "$log")
-  secs=$(awk '/^Test ran for/ { print $4 }' "$log")
+  if [[ $gen == tester ]]; then
+    rps=$(awk -F': ' '/^Average responses per second:/ { print $2 }' "$log")
+    errs=$(awk '/^Average responses per second:/ { f = 1 } f && /Error responses:/ { print $4; exit }' "$log")
+    secs=$(awk '/^Test ran for/ { print $4 }' "$log")
+  else
+    # One line of key=value pairs; errors as a rate, like the tester's.
+    local lost
+    rps=$(kv rate "$log"); secs=$(kv secs "$log"); lost=$(kv lost "$log")
+    errs=$(awk -v e="$(kv error "$log")" -v t="$secs" 'BEGIN { if (t > 0) printf "%.2f", e / t }')
+    [[ ${lost:-0} == 0 ]] || echo "$name run $i: the generator wrote off $lost requests as lost" >&2
+  fi
   [[ -n $rps && -n $secs && -n $errs ]] || { echo "no report in $log" >&2; tail -20 "$log" >&2; exit 1; }
   # Responses over the run / server CPU seconds over the run (the server is
   # idle while the load tester builds its peers, so that time adds ~nothing).
   local cpu
   cpu=$(awk -v a="$c0" -v b="$c1" -v t="$clk_tck" 'BEGIN { printf "%.2f", (b - a) / t }')
-  printf 'tput\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$i" "$rps" "$secs" "$cpu" "$hwm" "$errs" >>"$results"
-  printf '%-8s run %d: %10.0f responses/s (errors %s/s) over %s s, server CPU %s s, wall %.1f s, VmHWM %d MB, load %s -> %s\n' \
-    "$name" "$i" "$rps" "$errs" "$secs" "$cpu" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" $((hwm / 1024)) \
+  printf 'tput\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$gen" "$name" "$i" "$rps" "$secs" "$cpu" "$hwm" "$errs" >>"$results"
+  printf '%-7s %-8s run %d: %10.0f responses/s (errors %s/s) over %s s, server CPU %s s, wall %.1f s, VmHWM %d MB, load %s -> %s\n' \
+    "$gen" "$name" "$i" "$rps" "$errs" "$secs" "$cpu" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" $((hwm / 1024)) \
     "$load_before" "$(cut -d' ' -f1 /proc/loadavg)"
 }
 
 for i in $(seq "$runs"); do
-  for s in $servers; do
-    run_one "$s" "$i"
+  for g in $loadgens; do
+    for s in $servers; do
+      run_one "$g" "$s" "$i"
+    done
   done
 done
 
-# 5. Latency at 70% of each server's median peak, alternating again.
+# 5. Latency at 70% of each server's median peak (under the first
+#    generator), alternating again.
 median_rps() { # name
-  awk -F'\t' -v n="$1" '$1 == "tput" && $2 == n { print $4 }' "$results" | sort -g |
+  awk -F'\t' -v g="${loadgens%% *}" -v n="$1" '$1 == "tput" && $2 == g && $3 == n { print $5 }' "$results" | sort -g |
     awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 if ((latency_secs > 0)); then
@@ -240,40 +275,50 @@ echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 python3 - "$results" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
-names = [n for n in ("chihaya", "aquatic", "echo") if any(r[1] == n for r in rows)]
-med = {}
-for name in names:
-    rs = [r for r in rows if r[0] == "tput" and r[1] == name]
-    rps = statistics.median(float(r[3]) for r in rs)
-    per_cpu = statistics.median(float(r[3]) * float(r[4]) / float(r[5]) for r in rs)
-    hwm = statistics.median(int(r[6]) for r in rs) / 1024
-    errs = statistics.median(float(r[7]) for r in rs)
-    # Server CPU seconds per second of the test: ~1.0 means the server was
-    # the bottleneck; well under it, the load tester was.
-    busy = statistics.median(float(r[5]) / float(r[4]) for r in rs)
-    med[name] = (rps, per_cpu, hwm, errs, busy)
-print()
-print("| server | median responses/s | responses per server CPU-second | peak RSS (VmHWM) | error replies/s | server busy |")
-print("| --- | --- | --- | --- | --- | --- |")
-for name, (rps, per_cpu, hwm, errs, busy) in med.items():
-    print(f"| {name} | {rps:,.0f} | {per_cpu:,.0f} | {hwm:,.0f} MB | {errs:,.0f} | {busy:.2f} |")
-for a, b in (("chihaya", "aquatic"), ("chihaya", "echo"), ("aquatic", "echo")):
-    if a in med and b in med:
-        x, y = med[a], med[b]
-        # Memory is compared between trackers only: the echo server stores nothing.
-        rss = f"{x[2]/y[2]:.2f}" if b != "echo" else ""
-        print(f"| ratio {a}/{b} | {x[0]/y[0]:.2f} | {x[1]/y[1]:.2f} | {rss} | | |")
-# The machine drifts between speeds from one run to the next; the two runs
-# of one round are closest in time, so their ratio is the steadiest figure.
-rps_of = {(r[1], r[2]): float(r[3]) for r in rows if r[0] == "tput"}
-rounds = sorted({int(r[2]) for r in rows if r[0] == "tput"})
-for a, b in (("chihaya", "aquatic"), ("chihaya", "echo"), ("aquatic", "echo")):
-    pairs = [rps_of[(a, str(i))] / rps_of[(b, str(i))] for i in rounds
-             if (a, str(i)) in rps_of and (b, str(i)) in rps_of]
-    if pairs:
-        listed = " ".join(f"{p:.2f}" for p in pairs)
-        print(f"{a}/{b} round by round: {listed}; median {statistics.median(pairs):.2f}, "
-              f"lowest {min(pairs):.2f}")
+names = [n for n in ("chihaya", "aquatic", "echo") if any(n in r[1:3] for r in rows)]
+about = {
+    "tester": "aquatic_udp_load_test (one datagram per system call)",
+    "batched": "bench/udp_load.rs (64 datagrams per system call)",
+}
+for gen in [g for g in ("tester", "batched") if any(r[0] == "tput" and r[1] == g for r in rows)]:
+    tput = [r[2:] for r in rows if r[0] == "tput" and r[1] == gen]  # name run rps secs cpu hwm errs
+    med = {}
+    for name in names:
+        rs = [r for r in tput if r[0] == name]
+        if not rs:
+            continue
+        rps = statistics.median(float(r[2]) for r in rs)
+        per_cpu = statistics.median(float(r[2]) * float(r[3]) / float(r[4]) for r in rs)
+        hwm = statistics.median(int(r[5]) for r in rs) / 1024
+        errs = statistics.median(float(r[6]) for r in rs)
+        # Server CPU seconds per second of the test: ~1.0 means the server was
+        # the bottleneck; well under it, the generator was.
+        busy = statistics.median(float(r[4]) / float(r[3]) for r in rs)
+        med[name] = (rps, per_cpu, hwm, errs, busy)
+    print()
+    print(f"Generator: {about[gen]}")
+    print()
+    print("| server | median responses/s | responses per server CPU-second | peak RSS (VmHWM) | error replies/s | server busy |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, (rps, per_cpu, hwm, errs, busy) in med.items():
+        print(f"| {name} | {rps:,.0f} | {per_cpu:,.0f} | {hwm:,.0f} MB | {errs:,.0f} | {busy:.2f} |")
+    for a, b in (("chihaya", "aquatic"), ("chihaya", "echo"), ("aquatic", "echo")):
+        if a in med and b in med:
+            x, y = med[a], med[b]
+            # Memory is compared between trackers only: the echo server stores nothing.
+            rss = f"{x[2]/y[2]:.2f}" if b != "echo" else ""
+            print(f"| ratio {a}/{b} | {x[0]/y[0]:.2f} | {x[1]/y[1]:.2f} | {rss} | | |")
+    # The machine drifts between speeds from one run to the next; the runs
+    # of one round are closest in time, so their ratio is the steadiest figure.
+    rps_of = {(r[0], r[1]): float(r[2]) for r in tput}
+    rounds = sorted({int(r[1]) for r in tput})
+    for a, b in (("chihaya", "aquatic"), ("chihaya", "echo"), ("aquatic", "echo")):
+        pairs = [rps_of[(a, str(i))] / rps_of[(b, str(i))] for i in rounds
+                 if (a, str(i)) in rps_of and (b, str(i)) in rps_of]
+        if pairs:
+            listed = " ".join(f"{p:.2f}" for p in pairs)
+            print(f"{a}/{b} round by round: {listed}; median {statistics.median(pairs):.2f}, "
+                  f"lowest {min(pairs):.2f}")
 lat = [r for r in rows if r[0] == "lat"]
 if lat:
     print()
