@@ -186,6 +186,7 @@ impl Place<'_> {
             swarm.select(&choice.skipping(me), sink);
             return;
         }
+        swarm.prefetch_walk(&choice);
         let (before, at) = swarm.upsert(Announcer {
             addr,
             port: self.req.port,
