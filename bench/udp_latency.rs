@@ -25,7 +25,10 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 use chihaya::protocol::udp::{self, Family, UdpAnnounce, UdpScrape};
-use chihaya::protocol::{Event, InfoHash, Params, PeerId};
+
+#[path = "udp_common.rs"]
+mod udp_common;
+use udp_common::info_hash;
 
 #[derive(Parser)]
 struct Args {
@@ -234,36 +237,13 @@ fn first_connection_id(socket: &UdpSocket, family: Family) -> anyhow::Result<u64
 /// Peer `peer` announces on torrent `peer % torrents` from its own port, a
 /// seeder one time in four.
 fn announce(connection_id: u64, transaction_id: u32, peer: u64, args: &Args) -> UdpAnnounce {
-    let seeder = peer.is_multiple_of(4);
-    UdpAnnounce {
+    udp_common::announce(
         connection_id,
         transaction_id,
-        info_hash: info_hash(peer % args.torrents),
-        peer_id: PeerId([0; 20]),
-        downloaded: 50,
-        left: if seeder { 0 } else { 50 },
-        uploaded: 50,
-        event: if seeder {
-            Event::Completed
-        } else {
-            Event::Started
-        },
-        ip: None,
-        key: 0,
-        num_want: 30,
-        port: 1024 + (peer / args.torrents % 60_000) as u16,
-        params: Params::default(),
-    }
-}
-
-fn info_hash(torrent: u64) -> InfoHash {
-    let mut hash = [0u8; 20];
-    let mut x = torrent.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    for chunk in hash.chunks_mut(8) {
-        x = x.rotate_left(17).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
-    InfoHash(hash)
+        peer % args.torrents,
+        1024 + (peer / args.torrents % 60_000) as u16,
+        peer.is_multiple_of(4),
+    )
 }
 
 fn xorshift(state: &mut u64) -> u64 {

@@ -45,8 +45,11 @@ use clap::Parser;
 use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, MultiHeaders, SockaddrStorage};
 
-use chihaya::protocol::udp::{self, UdpAnnounce, UdpScrape};
-use chihaya::protocol::{Event, InfoHash, Params, PeerId};
+use chihaya::protocol::udp::{self, UdpScrape};
+
+#[path = "udp_common.rs"]
+mod udp_common;
+use udp_common::info_hash;
 
 /// Datagrams per system call, as in chihaya's and the echo server's loops.
 const BATCH: usize = 64;
@@ -164,33 +167,20 @@ impl Load {
         } else if pick < WEIGHTS[0] + WEIGHTS[1] {
             let peer = self.take_peer();
             let seeder = !self.rng.next().is_multiple_of(4);
-            udp::write_announce_request(
-                packet,
-                &UdpAnnounce {
-                    connection_id,
-                    transaction_id,
-                    info_hash: info_hash(self.peer_torrents[peer]),
-                    peer_id: PeerId([0; 20]),
-                    downloaded: 50,
-                    left: if seeder { 0 } else { 50 },
-                    uploaded: 50,
-                    event: if seeder {
-                        Event::Completed
-                    } else {
-                        Event::Started
-                    },
-                    ip: None,
-                    key: 0,
-                    num_want: 30,
-                    port: self.ports[peer],
-                    params: Params::default(),
-                },
+            let torrent = u64::from(self.peer_torrents[peer]);
+            let announce = udp_common::announce(
+                connection_id,
+                transaction_id,
+                torrent,
+                self.ports[peer],
+                seeder,
             );
+            udp::write_announce_request(packet, &announce);
         } else {
             self.take_peer();
             let count = 1 + self.rng.next() % 10;
             let info_hashes = (0..count)
-                .map(|_| info_hash(self.torrents.sample(&mut self.rng)))
+                .map(|_| info_hash(u64::from(self.torrents.sample(&mut self.rng))))
                 .collect();
             udp::write_scrape_request(
                 packet,
@@ -445,18 +435,6 @@ impl Counts {
             eprintln!("first error reply: {message}");
         }
     }
-}
-
-/// The info hash of torrent `torrent`: 20 well-mixed bytes, the same in
-/// every run.
-fn info_hash(torrent: u32) -> InfoHash {
-    let mut hash = [0u8; 20];
-    let mut x = u64::from(torrent).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    for chunk in hash.chunks_mut(8) {
-        x = x.rotate_left(17).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-    }
-    InfoHash(hash)
 }
 
 /// xorshift64*: fast, and the same sequence in every run.
