@@ -112,7 +112,8 @@ impl<A: Family> Swarm<A> {
     /// Starts loading the entries where [`Swarm::select`] will begin its
     /// first walk for `choice`, as the swarm is now: called before the
     /// announcer is stored, the start found then is the same entry or a
-    /// neighbour (see the module docs), and both lines around it are asked for.
+    /// neighbour (see the module docs), so the 128 bytes from the entry
+    /// before it are asked for.
     pub fn prefetch_walk(&self, choice: &Choice<A>) {
         let (first, _) = self.ranges(choice);
         if first.is_empty() || choice.want == 0 {
