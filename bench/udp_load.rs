@@ -129,7 +129,7 @@ fn main() -> anyhow::Result<()> {
 struct Load {
     rng: Rng,
     torrents: TorrentDist,
-    /// Peer i announces on `torrents[i]` from port `ports[i]`.
+    /// Peer i announces on torrent `peer_torrents[i]` from port `ports[i]`.
     peer_torrents: Vec<u32>,
     ports: Vec<u16>,
     next_peer: usize,
