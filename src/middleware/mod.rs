@@ -26,6 +26,7 @@ mod testing;
 mod tests;
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
@@ -143,16 +144,20 @@ impl Tracker {
     /// As [`Tracker::announce`], the peers handed to `sink` and the rest
     /// returned. With no hook in the chain (the common public tracker)
     /// nothing needs the peers as a list, so storage hands them to `sink`
-    /// directly; otherwise the hooks run as always and the final list goes
-    /// to `sink`.
+    /// directly and stamps the announcer as seen at `received` (the
+    /// frontend's one clock reading for the batch the request came in, see
+    /// [`Storage::announce_into`]); otherwise the hooks run as always, the
+    /// announce is stamped when storage gets it, and the final list goes to
+    /// `sink`.
     pub async fn announce_into(
         &self,
         req: &AnnounceRequest,
+        received: SystemTime,
         sink: &mut impl PeerSink,
     ) -> Result<AnnounceSummary, TrackerError> {
         let chain = self.chain.load_full();
         if chain.is_bare() {
-            let counts = self.storage.announce_into(req, sink).await?;
+            let counts = self.storage.announce_into(req, received, sink).await?;
             return Ok(chain.bare_summary(counts));
         }
         let resp = self.announce_on(chain, req).await?;

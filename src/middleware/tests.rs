@@ -222,7 +222,10 @@ async fn announcing_into_a_sink_answers_what_announce_answers() {
         }
         let expected = t.announce(&peer(4)).await.unwrap();
         let mut peers = Vec::new();
-        let summary = t.announce_into(&peer(4), &mut peers).await.unwrap();
+        let summary = t
+            .announce_into(&peer(4), SystemTime::now(), &mut peers)
+            .await
+            .unwrap();
         assert_eq!(summary, expected.summary(), "hooked {hooked}");
         assert_eq!(summary.complete, u32::from(hooked), "hooked {hooked}");
         assert_eq!(summary.incomplete, 4, "hooked {hooked}");

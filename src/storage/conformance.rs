@@ -977,7 +977,11 @@ pub async fn announce_into_a_sink_is_an_announce(store: Storage) {
     let me = Client::v4(20);
     let mut peers = Vec::new();
     let got = store
-        .announce_into(&with_numwant(me.leech(hash(1)), 3), &mut peers)
+        .announce_into(
+            &with_numwant(me.leech(hash(1)), 3),
+            SystemTime::now(),
+            &mut peers,
+        )
         .await
         .expect("announce_into failed");
     assert_eq!(got, counts(6, 1, 0), "counts after announcing into a sink");
@@ -994,7 +998,11 @@ pub async fn announce_into_a_sink_is_an_announce(store: Storage) {
     );
     let mut none = Vec::new();
     let got = store
-        .announce_into(&with_event(me.leech(hash(1)), Event::Stopped), &mut none)
+        .announce_into(
+            &with_event(me.leech(hash(1)), Event::Stopped),
+            SystemTime::now(),
+            &mut none,
+        )
         .await
         .expect("announce_into failed");
     assert!(none.is_empty(), "a stop got peers: {none:?}");
@@ -1003,4 +1011,21 @@ pub async fn announce_into_a_sink_is_an_announce(store: Storage) {
         counts(5, 1, 0),
         "a stop through a sink removes the peer"
     );
+    // The announcer is seen when its request was received, not when the
+    // engine got to it: stamped two hours back, a cutoff one hour back
+    // collects it (and only it).
+    let late = SystemTime::now() - Duration::from_secs(7200);
+    let mut peers = Vec::new();
+    store
+        .announce_into(&Client::v4(30).leech(hash(2)), late, &mut peers)
+        .await
+        .expect("announce_into failed");
+    populate(&store, hash(2), &[Client::v4(31)], false).await;
+    let cutoff = SystemTime::now() - Duration::from_secs(3600);
+    let gc = store.collect_garbage(cutoff).await.expect("gc failed");
+    assert_eq!(
+        gc.peers_removed, 1,
+        "the peer stamped with its receive time was not the one collected"
+    );
+    assert_eq!(scrape_one(&store, hash(2)).await, counts(0, 1, 0));
 }

@@ -140,16 +140,21 @@ impl Storage {
 
     /// As [`Storage::announce`], the peers handed to `sink` (the memory
     /// engine does so while it holds the swarm, with no list in between);
-    /// returns the torrent's counts.
+    /// returns the torrent's counts. The announcer is stamped as seen at
+    /// `received`, when its request arrived: a frontend that reads the
+    /// clock once per batch of datagrams passes that reading, and a peer's
+    /// lifetime then runs from its datagram's arrival, not from whenever
+    /// the batch got to it.
     pub async fn announce_into(
         &self,
         req: &AnnounceRequest,
+        received: SystemTime,
         sink: &mut impl PeerSink,
     ) -> Result<Scrape, StorageError> {
         match self {
-            Storage::Memory(m) => Ok(m.announce_into(req, SystemTime::now(), sink)),
+            Storage::Memory(m) => Ok(m.announce_into(req, received, sink)),
             Storage::Redis(r) => {
-                let outcome = r.announce(req, SystemTime::now()).await?;
+                let outcome = r.announce(req, received).await?;
                 sink.reserve(outcome.peers.len());
                 for peer in &outcome.peers {
                     sink.peer(peer);

@@ -104,9 +104,12 @@ fn constant_time_eq(a: u32, b: u32) -> bool {
 
 /// The current time in unix seconds as connection IDs carry it.
 pub fn unix_now() -> u32 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    unix_secs(SystemTime::now())
+}
+
+/// `time` in unix seconds as connection IDs carry it.
+pub fn unix_secs(time: SystemTime) -> u32 {
+    let secs = time.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     secs as u32
 }
 

@@ -20,7 +20,7 @@ mod worker;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use socket2::{Domain, Protocol, Socket, Type};
@@ -298,7 +298,8 @@ impl Shared {
 
     /// The tracker's part of the request `begin` left in `slot.work`: the
     /// reply goes to `slot.reply`, what was answered to `slot.answered`.
-    async fn finish(&self, slot: &mut Slot) {
+    /// `received`: the batch's wall clock (see the `worker` module).
+    async fn finish(&self, slot: &mut Slot, received: SystemTime) {
         slot.answered = match slot.work.take() {
             Some(Work::Announce {
                 req,
@@ -306,7 +307,7 @@ impl Shared {
                 family,
             }) => {
                 let mut reply = udp::AnnounceWriter::new(&mut slot.reply, transaction_id, family);
-                let reason = match self.tracker.announce_into(&req, &mut reply).await {
+                let reason = match self.tracker.announce_into(&req, received, &mut reply).await {
                     Ok(summary) => {
                         reply.finish(&summary);
                         reasons::NONE
