@@ -457,22 +457,27 @@ impl<'b> AnnounceWriter<'b> {
         self.buf[16..20].copy_from_slice(&summary.complete.to_be_bytes());
     }
 
-    fn push(&mut self, family: Family, ip: &[u8], port: u16) {
+    /// Appends one compact peer (address then port, as one array so the
+    /// buffer is grown and checked once per peer, not once per field).
+    fn push<const N: usize>(&mut self, family: Family, peer: [u8; N]) {
         if family == self.family && self.room > 0 {
             self.room -= 1;
-            self.buf.extend_from_slice(ip);
-            self.buf.extend_from_slice(&port.to_be_bytes());
+            self.buf.extend_from_slice(&peer);
         }
     }
 }
 
 impl PeerSink for AnnounceWriter<'_> {
     fn v4(&mut self, ip: Ipv4Addr, port: u16) {
-        self.push(Family::V4, &ip.octets(), port);
+        let (a, p) = (ip.octets(), port.to_be_bytes());
+        self.push(Family::V4, [a[0], a[1], a[2], a[3], p[0], p[1]]);
     }
 
     fn v6(&mut self, ip: Ipv6Addr, port: u16) {
-        self.push(Family::V6, &ip.octets(), port);
+        let mut peer = [0; 18];
+        peer[..16].copy_from_slice(&ip.octets());
+        peer[16..].copy_from_slice(&port.to_be_bytes());
+        self.push(Family::V6, peer);
     }
 }
 

@@ -153,15 +153,22 @@ impl<A: Family> Swarm<A> {
             return 0;
         }
         let entries = self.entries();
-        let positions = (start..range.end).chain(range.start..start);
+        // The two stretches of the wrapped walk as slices: no bounds check
+        // per entry, and the skip is a position within a stretch.
+        let stretches = [
+            (start, &entries[start..range.end]),
+            (range.start, &entries[range.start..start]),
+        ];
         let mut taken = 0;
-        for i in positions {
-            let entry = &entries[i];
-            if Some(i) != choice.skip && keep.accepts(entry) {
-                entry.addr.hand_to(entry.port(), sink);
-                taken += 1;
-                if taken == want {
-                    break;
+        for (first, stretch) in stretches {
+            let skip = choice.skip.and_then(|i| i.checked_sub(first));
+            for (k, entry) in stretch.iter().enumerate() {
+                if Some(k) != skip && keep.accepts(entry) {
+                    entry.addr.hand_to(entry.port(), sink);
+                    taken += 1;
+                    if taken == want {
+                        return taken;
+                    }
                 }
             }
         }
