@@ -24,7 +24,7 @@ const FAMILIES: usize = Family::ALL.len();
 const OUTCOMES: usize = Outcome::ALL.len();
 
 /// One answered request, as the frontends describe it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Answered {
     pub frontend: Frontend,
     pub action: Action,
@@ -74,15 +74,20 @@ pub struct RequestTotals {
 
 impl Requests {
     pub fn record(&self, a: Answered) {
+        self.record_n(a, 1);
+    }
+
+    /// `n` requests answered alike, recorded at the cost of one.
+    pub fn record_n(&self, a: Answered, n: u64) {
         let reason = usize::from(a.reason.0);
         self.durations[duration_index(a.frontend, a.action, a.family) + reason]
-            .observe_micros(a.micros);
+            .observe_micros_n(a.micros, n);
         let outcome = match a.reason {
             NONE => Outcome::Ok,
             INTERNAL => Outcome::InternalError,
             _ => Outcome::ClientError,
         };
-        self.counts[count_index(a.frontend, a.action, outcome)].fetch_add(1, Ordering::Relaxed);
+        self.counts[count_index(a.frontend, a.action, outcome)].fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn add_bytes(&self, frontend: Frontend, received: u64, sent: u64) {

@@ -14,6 +14,51 @@ fn answered(frontend: Frontend, action: Action, family: Family, reason: Reason) 
     }
 }
 
+/// A batch recorded in runs counts what recording each request counts.
+#[test]
+fn recording_runs_counts_every_request() {
+    let (runs, each) = (Metrics::new(), Metrics::new());
+    let refusal = TrackerError::Client(ClientError::new("unapproved client"));
+    let refused = runs.reason(&refusal);
+    assert_eq!(each.reason(&refusal), refused);
+    let announce = answered(Frontend::Udp, Action::Announce, Family::V4, reasons::NONE);
+    let batch = [
+        answered(Frontend::Udp, Action::Connect, Family::V4, reasons::NONE),
+        announce,
+        announce,
+        announce,
+        answered(Frontend::Udp, Action::Announce, Family::V6, reasons::NONE),
+        announce,
+        answered(Frontend::Udp, Action::Announce, Family::V4, refused),
+        announce,
+    ];
+    runs.record_all(batch);
+    for a in batch {
+        each.record(a);
+    }
+    // The requests' own lines (the process gauges differ from read to read).
+    let ours = |m: &Metrics| -> Vec<String> {
+        m.render()
+            .lines()
+            .filter(|l| l.starts_with("chihaya_"))
+            .map(String::from)
+            .collect()
+    };
+    assert_eq!(ours(&runs), ours(&each));
+    let text = runs.render();
+    for line in [
+        "chihaya_udp_response_duration_milliseconds_count{action=\"announce\",address_family=\"IPv4\",error=\"\"} 5",
+        "chihaya_udp_response_duration_milliseconds_sum{action=\"announce\",address_family=\"IPv4\",error=\"\"} 12.5",
+        "chihaya_requests_total{frontend=\"udp\",action=\"announce\",result=\"ok\"} 6",
+        "chihaya_requests_total{frontend=\"udp\",action=\"announce\",result=\"client_error\"} 1",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "no line {line:?} in:\n{text}"
+        );
+    }
+}
+
 #[test]
 fn response_histograms_carry_go_chihayas_names_and_labels() {
     let m = Metrics::new();

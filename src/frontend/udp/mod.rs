@@ -346,9 +346,10 @@ impl Shared {
         tracing::debug!(%from, dropped, "udp: not answered: {why}");
     }
 
-    /// The metrics of one batch: bytes in and out once, then each answered
-    /// request, all with the batch's response time (received at `started`,
-    /// every reply ready at `answered_at`).
+    /// The metrics of one batch: bytes in and out once, then the answered
+    /// requests, all with the batch's response time (received at `started`,
+    /// every reply ready at `answered_at`), in runs (see
+    /// [`Metrics::record_all`](metrics::Metrics::record_all)).
     fn record(&self, slots: &[Slot], started: Instant, answered_at: Instant) {
         let metrics = metrics::global();
         let (received, sent) = slots.iter().fold((0, 0), |(r, s), slot| {
@@ -357,17 +358,18 @@ impl Shared {
         metrics.requests().add_bytes(Frontend::Udp, received, sent);
         let elapsed = answered_at.saturating_duration_since(started);
         let micros = elapsed.as_micros() as u64;
-        for slot in slots {
-            if let Some((action, reason)) = slot.answered {
-                metrics.record(Answered {
-                    frontend: Frontend::Udp,
-                    action,
-                    family: metrics::Family::of(slot.from.ip()),
-                    reason,
-                    micros,
-                });
-            }
-            if self.request_timing {
+        metrics.record_all(slots.iter().filter_map(|slot| {
+            let (action, reason) = slot.answered?;
+            Some(Answered {
+                frontend: Frontend::Udp,
+                action,
+                family: metrics::Family::of(slot.from.ip()),
+                reason,
+                micros,
+            })
+        }));
+        if self.request_timing {
+            for slot in slots {
                 tracing::debug!(from = %slot.from, ?elapsed, "udp request");
             }
         }
