@@ -23,6 +23,9 @@
 #   LATENCY_SECS=10                 seconds per latency run (0: no latency runs)
 #   LOADGEN="tester batched"        which generators, in the order each round runs them
 #   LOAD_BIN=path                   use this bench/udp_load.rs build (with CHIHAYA_BIN: no cargo build)
+#   PEERS=2000000 TORRENTS=1000000  the simulated peers and torrents, for both generators (fewer
+#                                   peers: most announces are re-announces, as on a real tracker;
+#                                   2M peers in a 15 s run: most are a peer's first)
 #
 # First run installs aquatic_udp (io_uring build; falls back to the plain
 # build if that fails) and aquatic_udp_load_test into bench/.tools
@@ -50,6 +53,10 @@ latency_secs=${LATENCY_SECS:-10}
 for s in $servers; do
   [[ $s =~ ^(chihaya|aquatic|echo)$ ]] || { echo "unknown server $s" >&2; exit 2; }
 done
+peers=${PEERS:-2000000}
+torrents=${TORRENTS:-1000000}
+[[ $peers =~ ^[1-9][0-9]{0,8}$ ]] || { echo "PEERS must be 1-999999999" >&2; exit 2; }
+[[ $torrents =~ ^[1-9][0-9]{0,8}$ ]] || { echo "TORRENTS must be 1-999999999" >&2; exit 2; }
 loadgens=${LOADGEN:-tester batched}
 for g in $loadgens; do
   [[ $g =~ ^(tester|batched)$ ]] || { echo "unknown generator $g" >&2; exit 2; }
@@ -149,8 +156,8 @@ toml_set "$dir/aquatic.toml" address "\"127.0.0.1:${port[aquatic]}\""
 toml_set "$dir/load_base.toml" workers 1
 toml_set "$dir/load_base.toml" duration "$duration"
 toml_set "$dir/load_base.toml" summarize_last 0
-toml_set "$dir/load_base.toml" number_of_torrents 1000000
-toml_set "$dir/load_base.toml" number_of_peers 2000000
+toml_set "$dir/load_base.toml" number_of_torrents "$torrents"
+toml_set "$dir/load_base.toml" number_of_peers "$peers"
 toml_set "$dir/load_base.toml" announce_peers_wanted 30
 toml_set "$dir/load_base.toml" weight_connect 1
 toml_set "$dir/load_base.toml" weight_announce 100
@@ -195,7 +202,7 @@ stop_server() {
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r)"
 echo "chihaya: $chihaya ($(git rev-parse --short HEAD)$(git diff --quiet HEAD -- src Cargo.toml || echo +changes))"
 echo "aquatic_udp $aquatic_version ($aquatic_build build), aquatic_udp_load_test $aquatic_version, echo: bench/udp_echo.c, generators: $loadgens"
-echo "runs: $runs per server, $duration s each; rmem_max $(cat /proc/sys/net/core/rmem_max); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load: $peers peers over $torrents torrents; runs: $runs per server, $duration s each; rmem_max $(cat /proc/sys/net/core/rmem_max); load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 results=$dir/results.tsv
 : >"$results"
 
@@ -211,7 +218,7 @@ run_one() { # generator name run
     timeout $((duration + 60)) taskset -c 1 "$load_test" -c "$dir/load_$name.toml" >"$log" 2>&1
   else
     timeout $((duration + 60)) taskset -c 1 "$udp_load" --server "127.0.0.1:${port[$name]}" \
-      --secs "$duration" >"$log" 2>&1
+      --secs "$duration" --peers "$peers" --torrents "$torrents" >"$log" 2>&1
   fi || { echo "$gen failed or timed out ($name run $i):" >&2; tail -20 "$log" >&2; exit 1; }
   c1=$(cpu_ticks "$server_pid"); t1=$(date +%s.%N)
   local hwm rps secs errs
