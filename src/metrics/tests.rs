@@ -4,6 +4,16 @@ use super::*;
 use crate::protocol::ClientError;
 use crate::storage::StoreStats;
 
+/// Every one of `lines` is a whole line of `text`.
+fn assert_has_lines(text: &str, lines: &[&str]) {
+    for line in lines {
+        assert!(
+            text.lines().any(|l| l == *line),
+            "no line {line:?} in:\n{text}"
+        );
+    }
+}
+
 fn answered(frontend: Frontend, action: Action, family: Family, reason: Reason) -> Answered {
     Answered {
         frontend,
@@ -46,17 +56,15 @@ fn recording_runs_counts_every_request() {
     };
     assert_eq!(ours(&runs), ours(&each));
     let text = runs.render();
-    for line in [
-        "chihaya_udp_response_duration_milliseconds_count{action=\"announce\",address_family=\"IPv4\",error=\"\"} 5",
-        "chihaya_udp_response_duration_milliseconds_sum{action=\"announce\",address_family=\"IPv4\",error=\"\"} 12.5",
-        "chihaya_requests_total{frontend=\"udp\",action=\"announce\",result=\"ok\"} 6",
-        "chihaya_requests_total{frontend=\"udp\",action=\"announce\",result=\"client_error\"} 1",
-    ] {
-        assert!(
-            text.lines().any(|l| l == line),
-            "no line {line:?} in:\n{text}"
-        );
-    }
+    assert_has_lines(
+        &text,
+        &[
+            "chihaya_udp_response_duration_milliseconds_count{action=\"announce\",address_family=\"IPv4\",error=\"\"} 5",
+            "chihaya_udp_response_duration_milliseconds_sum{action=\"announce\",address_family=\"IPv4\",error=\"\"} 12.5",
+            "chihaya_requests_total{frontend=\"udp\",action=\"announce\",result=\"ok\"} 6",
+            "chihaya_requests_total{frontend=\"udp\",action=\"announce\",result=\"client_error\"} 1",
+        ],
+    );
 }
 
 #[test]
@@ -84,23 +92,21 @@ fn response_histograms_carry_go_chihayas_names_and_labels() {
         internal,
     ));
     let text = m.render();
-    for line in [
-        "# TYPE chihaya_http_response_duration_milliseconds histogram",
-        "chihaya_http_response_duration_milliseconds_bucket{le=\"9.375\",action=\"announce\",address_family=\"IPv4\",error=\"\"} 2",
-        "chihaya_http_response_duration_milliseconds_count{action=\"announce\",address_family=\"IPv4\",error=\"\"} 2",
-        "chihaya_http_response_duration_milliseconds_sum{action=\"announce\",address_family=\"IPv4\",error=\"\"} 5.0",
-        "chihaya_udp_response_duration_milliseconds_count{action=\"scrape\",address_family=\"IPv6\",error=\"unapproved client\"} 1",
-        "chihaya_udp_response_duration_milliseconds_count{action=\"connect\",address_family=\"IPv4\",error=\"internal error\"} 1",
-        "chihaya_requests_total{frontend=\"http\",action=\"announce\",result=\"ok\"} 2",
-        "chihaya_requests_total{frontend=\"udp\",action=\"scrape\",result=\"client_error\"} 1",
-        "chihaya_requests_total{frontend=\"udp\",action=\"connect\",result=\"internal_error\"} 1",
-        "chihaya_requests_total{frontend=\"http\",action=\"scrape\",result=\"ok\"} 0",
-    ] {
-        assert!(
-            text.lines().any(|l| l == line),
-            "no line {line:?} in:\n{text}"
-        );
-    }
+    assert_has_lines(
+        &text,
+        &[
+            "# TYPE chihaya_http_response_duration_milliseconds histogram",
+            "chihaya_http_response_duration_milliseconds_bucket{le=\"9.375\",action=\"announce\",address_family=\"IPv4\",error=\"\"} 2",
+            "chihaya_http_response_duration_milliseconds_count{action=\"announce\",address_family=\"IPv4\",error=\"\"} 2",
+            "chihaya_http_response_duration_milliseconds_sum{action=\"announce\",address_family=\"IPv4\",error=\"\"} 5.0",
+            "chihaya_udp_response_duration_milliseconds_count{action=\"scrape\",address_family=\"IPv6\",error=\"unapproved client\"} 1",
+            "chihaya_udp_response_duration_milliseconds_count{action=\"connect\",address_family=\"IPv4\",error=\"internal error\"} 1",
+            "chihaya_requests_total{frontend=\"http\",action=\"announce\",result=\"ok\"} 2",
+            "chihaya_requests_total{frontend=\"udp\",action=\"scrape\",result=\"client_error\"} 1",
+            "chihaya_requests_total{frontend=\"udp\",action=\"connect\",result=\"internal_error\"} 1",
+            "chihaya_requests_total{frontend=\"http\",action=\"scrape\",result=\"ok\"} 0",
+        ],
+    );
     assert!(
         !text.contains("frontend=\"http\",action=\"connect\""),
         "{text}"
@@ -121,21 +127,19 @@ fn storage_gauges_gc_histogram_bytes_and_process_metrics_are_named_as_expected()
     m.storage().observe_gc_micros(12_000);
     m.requests().add_bytes(Frontend::Udp, 98, 20);
     let text = m.render();
-    for line in [
-        "chihaya_storage_infohashes_count 3",
-        "chihaya_storage_seeders_count 4",
-        "chihaya_storage_leechers_count 5",
-        "chihaya_storage_gc_duration_milliseconds_count 1",
-        "chihaya_storage_gc_duration_milliseconds_bucket{le=\"18.75\"} 1",
-        "chihaya_received_bytes_total{frontend=\"udp\"} 98",
-        "chihaya_sent_bytes_total{frontend=\"udp\"} 20",
-        "chihaya_http_open_connections 0",
-    ] {
-        assert!(
-            text.lines().any(|l| l == line),
-            "no line {line:?} in:\n{text}"
-        );
-    }
+    assert_has_lines(
+        &text,
+        &[
+            "chihaya_storage_infohashes_count 3",
+            "chihaya_storage_seeders_count 4",
+            "chihaya_storage_leechers_count 5",
+            "chihaya_storage_gc_duration_milliseconds_count 1",
+            "chihaya_storage_gc_duration_milliseconds_bucket{le=\"18.75\"} 1",
+            "chihaya_received_bytes_total{frontend=\"udp\"} 98",
+            "chihaya_sent_bytes_total{frontend=\"udp\"} 20",
+            "chihaya_http_open_connections 0",
+        ],
+    );
     for name in [
         "process_cpu_seconds_total ",
         "process_resident_memory_bytes ",
