@@ -11,24 +11,149 @@ use std::time::Duration;
 use serde::de::{self, Visitor};
 use serde::{Deserializer, Serializer};
 
-/// Parses Go's duration syntax; negative durations are refused because no
-/// setting here has a meaning for them.
+/// Parses Go's duration syntax (`time.ParseDuration`): a sequence of
+/// decimal numbers, each with an optional fraction and a unit (`ns`, `us`,
+/// `µs`, `μs`, `ms`, `s`, `m`, `h`), as in `"1.5h"` or `"2h45m"`; a bare `"0"`
+/// is zero. The same strings are valid or invalid here as in Go, with the
+/// same value, so one file serves either tracker. Negative durations are
+/// refused because no setting here has a meaning for them.
 ///
-/// go-parse-duration mixes character and byte positions and panics on
-/// non-ASCII text (found by fuzzing `Config::parse` with `"15µm"`), so Go's
-/// two spellings of the micro sign become `u` and anything else non-ASCII is
-/// refused before it gets there: a bad config is an error, never a crash.
+/// Our own code, not the go-parse-duration crate (0.1.1) this used before:
+/// that port loops forever on a fraction of more than 18 digits (which Go
+/// parses, cutting the precision; fuzzing `Config::parse` found it) and
+/// panicked on non-ASCII text. This one walks bytes, as Go does, and every
+/// loop advances.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let invalid =
-        || format!("invalid duration {text:?} (expected e.g. \"30m\", \"1m30s\", \"500ms\")");
-    let ascii = text.trim().replace(['\u{00B5}', '\u{03BC}'], "u");
-    if !ascii.is_ascii() {
-        return Err(invalid());
+    let (negative, nanos) = parse_go(text.trim()).map_err(|why| {
+        format!("invalid duration {text:?}: {why} (expected e.g. \"30m\", \"1m30s\", \"500ms\")")
+    })?;
+    if negative && nanos > 0 {
+        return Err(format!("invalid duration {text:?}: must not be negative"));
     }
-    let nanos = go_parse_duration::parse_duration(&ascii).map_err(|_| invalid())?;
-    u64::try_from(nanos)
-        .map(Duration::from_nanos)
-        .map_err(|_| format!("invalid duration {text:?}: must not be negative"))
+    Ok(Duration::from_nanos(nanos))
+}
+
+/// The longest Go's `time.Duration` (an int64 of nanoseconds) holds.
+const MAX_NANOS: u64 = i64::MAX as u64;
+
+/// Go's `time.ParseDuration`: the sign, and the magnitude in nanoseconds (at
+/// most [`MAX_NANOS`]).
+fn parse_go(s: &str) -> Result<(bool, u64), String> {
+    let (negative, mut rest) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    if rest == "0" {
+        return Ok((negative, 0));
+    }
+    if rest.is_empty() {
+        return Err("no number".into());
+    }
+    let mut total: u64 = 0;
+    while !rest.is_empty() {
+        let (nanos, after) = term(rest)?;
+        total = total
+            .checked_add(nanos)
+            .filter(|&t| t <= MAX_NANOS)
+            .ok_or(TOO_LONG)?;
+        rest = after;
+    }
+    Ok((negative, total))
+}
+
+const TOO_LONG: &str = "longer than 2562047h47m16.854775807s";
+
+/// One `[0-9]*(.[0-9]*)?unit` at the start of `s`, in nanoseconds, and
+/// what follows it.
+fn term(s: &str) -> Result<(u64, &str), String> {
+    let (whole, rest) = leading_int(s).ok_or(TOO_LONG)?;
+    let had_whole = rest.len() != s.len();
+    let (fraction, rest) = match rest.strip_prefix('.') {
+        Some(after_dot) => {
+            let (digits, scale, after) = leading_fraction(after_dot);
+            let had_fraction = after.len() != after_dot.len();
+            (had_fraction.then_some((digits, scale)), after)
+        }
+        None => (None, rest),
+    };
+    if !had_whole && fraction.is_none() {
+        return Err("a number must come before each unit".into());
+    }
+    // The unit runs to the next digit or dot: ASCII, so a char boundary.
+    let unit_len = rest
+        .bytes()
+        .position(|b| b == b'.' || b.is_ascii_digit())
+        .unwrap_or(rest.len());
+    if unit_len == 0 {
+        return Err("missing unit".into());
+    }
+    let (unit, rest) = rest.split_at(unit_len);
+    let unit = unit_nanos(unit)
+        .ok_or_else(|| format!("unknown unit {unit:?} (valid: ns, us, ms, s, m, h)"))?;
+    let mut nanos = whole
+        .checked_mul(unit)
+        .filter(|&n| n <= MAX_NANOS)
+        .ok_or(TOO_LONG)?;
+    if let Some((digits, scale)) = fraction
+        && digits > 0
+    {
+        // As Go does: a float is exact to the nanosecond for fractions of an hour.
+        nanos += (digits as f64 * (unit as f64 / scale)) as u64;
+        if nanos > MAX_NANOS {
+            return Err(TOO_LONG.into());
+        }
+    }
+    Ok((nanos, rest))
+}
+
+/// The leading `[0-9]*` of `s` and what follows; `None` past 2^63.
+fn leading_int(s: &str) -> Option<(u64, &str)> {
+    let len = s.bytes().take_while(u8::is_ascii_digit).count();
+    let mut x: u64 = 0;
+    for b in s[..len].bytes() {
+        x = x
+            .checked_mul(10)
+            .and_then(|x| x.checked_add(u64::from(b - b'0')))
+            .filter(|&x| x <= 1 << 63)?;
+    }
+    Some((x, &s[len..]))
+}
+
+/// The leading `[0-9]*` of a fraction: its digits as an integer, the power
+/// of ten to divide them by, and what follows. Digits past 2^63 are
+/// consumed but add no precision (Go's rule; the old crate looped forever
+/// on them).
+fn leading_fraction(s: &str) -> (u64, f64, &str) {
+    let len = s.bytes().take_while(u8::is_ascii_digit).count();
+    let (mut x, mut scale) = (0u64, 1f64);
+    for b in s[..len].bytes() {
+        match x
+            .checked_mul(10)
+            .and_then(|y| y.checked_add(u64::from(b - b'0')))
+            .filter(|&y| y <= 1 << 63)
+        {
+            Some(y) => {
+                x = y;
+                scale *= 10.0;
+            }
+            None => break,
+        }
+    }
+    (x, scale, &s[len..])
+}
+
+fn unit_nanos(unit: &str) -> Option<u64> {
+    Some(match unit {
+        "ns" => 1,
+        // Go's three spellings: ASCII, the micro sign, the Greek mu.
+        "us" | "\u{00B5}s" | "\u{03BC}s" => 1_000,
+        "ms" => 1_000_000,
+        "s" => 1_000_000_000,
+        "m" => 60_000_000_000,
+        "h" => 3_600_000_000_000,
+        _ => return None,
+    })
 }
 
 /// Writes the largest whole unit, so `check-config` output reads like the
@@ -107,7 +232,7 @@ mod tests {
         assert!(parse("-5s").unwrap_err().contains("must not be negative"));
     }
 
-    /// Fuzzing found these panicking inside go-parse-duration.
+    /// Fuzzing found these panicking inside the go-parse-duration crate.
     #[test]
     fn non_ascii_is_an_error_and_both_micro_signs_work() {
         for bad in [
@@ -124,6 +249,114 @@ mod tests {
         }
         assert_eq!(parse("5\u{00B5}s"), Ok(Duration::from_micros(5)));
         assert_eq!(parse("5\u{03BC}s"), Ok(Duration::from_micros(5)));
+    }
+
+    const US: u64 = 1_000;
+    const MS: u64 = 1_000_000;
+    const S: u64 = 1_000_000_000;
+    const M: u64 = 60 * S;
+    const H: u64 = 60 * M;
+
+    /// Go's own table (`parseDurationTests` in time/time_test.go), all but
+    /// its negative durations, which no setting here takes.
+    #[test]
+    fn agrees_with_go() {
+        let max = i64::MAX as u64;
+        let valid: &[(&str, u64)] = &[
+            ("0", 0),
+            ("5s", 5 * S),
+            ("30s", 30 * S),
+            ("1478s", 1478 * S),
+            ("-0", 0),
+            ("+0", 0),
+            ("+5s", 5 * S),
+            ("5.0s", 5 * S),
+            ("5.6s", 5 * S + 600 * MS),
+            ("5.s", 5 * S),
+            (".5s", 500 * MS),
+            ("1.0s", S),
+            ("1.00s", S),
+            ("1.004s", S + 4 * MS),
+            ("1.0040s", S + 4 * MS),
+            ("100.00100s", 100 * S + MS),
+            ("10ns", 10),
+            ("11us", 11 * US),
+            ("12\u{00B5}s", 12 * US),
+            ("12\u{03BC}s", 12 * US),
+            ("13ms", 13 * MS),
+            ("14s", 14 * S),
+            ("15m", 15 * M),
+            ("16h", 16 * H),
+            ("3h30m", 3 * H + 30 * M),
+            ("10.5s4m", 4 * M + 10 * S + 500 * MS),
+            ("1h2m3s4ms5us6ns", H + 2 * M + 3 * S + 4 * MS + 5 * US + 6),
+            ("39h9m14.425s", 39 * H + 9 * M + 14 * S + 425 * MS),
+            ("52763797000ns", 52_763_797_000),
+            ("0.3333333333333333333h", 20 * M),
+            ("9007199254740993ns", (1 << 53) + 1),
+            ("9223372036854775807ns", max),
+            ("9223372036854775.807us", max),
+            ("9223372036s854ms775us807ns", max),
+            ("0.100000000000000000000h", 6 * M),
+            ("0.830103483285477580700h", 49 * M + 48 * S + 372_539_827),
+        ];
+        for &(text, nanos) in valid {
+            assert_eq!(parse(text), Ok(Duration::from_nanos(nanos)), "{text}");
+        }
+        let invalid = [
+            "",
+            "3",
+            "-",
+            "s",
+            ".",
+            "-.",
+            ".s",
+            "+.s",
+            "1d",
+            "\u{85}\u{85}",
+            "\u{FFFD}ff",
+            "hello \u{FFFD}ff world",
+            "9223372036854775808ns",
+            "9223372036854775.808us",
+            "9223372036s854ms775us808ns",
+            "18446744073709551615ns",
+            "18446744073709551616ns",
+            "106751d23h47m16s854ms775us808ns",
+        ];
+        for text in invalid {
+            let err = parse(text).unwrap_err();
+            assert!(err.starts_with("invalid duration"), "{text:?}: {err}");
+        }
+    }
+
+    /// The go-parse-duration crate looped forever on a fraction longer than
+    /// 18 digits (fuzzing found it; the config fuzzer's 10 s timeout fired).
+    /// Go reads such digits and drops the precision past 63 bits.
+    #[test]
+    fn long_fractions_end() {
+        assert_eq!(parse("1.00000000000000000001s"), Ok(Duration::from_secs(1)));
+        let digits = "0".repeat(10_000);
+        assert_eq!(
+            parse(&format!("{digits}1.5{digits}1m")),
+            Ok(Duration::from_secs(90))
+        );
+        let fuzzed = "0000000000000000000000000000000000000000000000000000000.\
+                      00000000000000000000000000000012297829382473034411\"30m\"";
+        assert!(parse(fuzzed).unwrap_err().contains("unknown unit"));
+    }
+
+    #[test]
+    fn errors_say_why() {
+        let cases = [
+            ("1d", "unknown unit \"d\" (valid: ns, us, ms, s, m, h)"),
+            ("30", "missing unit"),
+            ("m", "a number must come before each unit"),
+            ("999999999999h", "longer than 2562047h47m16.854775807s"),
+        ];
+        for (text, why) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(why), "{text}: {err}");
+        }
     }
 
     #[test]
