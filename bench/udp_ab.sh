@@ -57,32 +57,10 @@ torrents=${TORRENTS:-1000000}
 udp_load=${LOAD_BIN:-target/release/examples/udp_load}
 [[ -n ${LOAD_BIN:-} ]] || cargo build --release --example udp_load
 
-dir=$(mktemp -d)
-server_pid=
-cleanup() {
-  if [[ -n $server_pid ]]; then
-    kill "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$dir"
-}
-trap cleanup EXIT
-
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# The configuration of bench/udp_vs_aquatic.sh.
-cat >"$dir/chihaya.yaml" <<EOF
-chihaya:
-  announce_interval: "30m"
-  min_announce_interval: "15m"
-  metrics_addr: ""
-  udp:
-    addr: "127.0.0.1:$port"
-    private_key: "bench-udp-ab-fixed-private-key-not-secret"
-    max_numwant: 100
-    default_numwant: 50
-  storage:
-    name: "memory"
-EOF
+source bench/udp_common.sh
+make_workdir
+port=$(free_udp_port)
+write_chihaya_config "$dir/chihaya.yaml" "$port"
 
 clk_tck=$(getconf CLK_TCK)
 results=$dir/results.tsv
@@ -96,12 +74,7 @@ run_one() { # label round
     taskset -c 0 "$path" --config "$dir/chihaya.yaml" >"$dir/server.log" 2>&1 &
   fi
   server_pid=$!
-  local bound=
-  for _ in $(seq 100); do
-    ss -Hunl "src 127.0.0.1:$port" | grep -q . && { bound=1; break; }
-    sleep 0.1
-  done
-  [[ -n $bound ]] || { echo "$label did not bind 127.0.0.1:$port" >&2; cat "$dir/server.log" >&2; exit 1; }
+  wait_bound "$port" || { cat "$dir/server.log" >&2; exit 1; }
   local u0 s0 u1 s1
   read -r u0 s0 < <(awk '{ print $14, $15 }' "/proc/$server_pid/stat")
   timeout $((secs + 60)) taskset -c 1 "$udp_load" --server "127.0.0.1:$port" --secs "$secs" \
