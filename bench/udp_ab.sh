@@ -19,8 +19,8 @@
 #   e.g. cp target/release/chihaya /tmp/before; (change, build)
 #        bash bench/udp_ab.sh 8 6 before=/tmp/before after=target/release/chihaya
 # A BINARY is run as `BINARY --config FILE` (a wrapper script may add
-# environment or swap the config); the label `echo` with BINARY `echo` runs
-# bench/udp_echo.c instead, for reference.
+# environment or swap the config); a BINARY of `echo` (as in `echo=echo`)
+# runs bench/udp_echo.c instead, for reference.
 # Environment: PEERS / TORRENTS (default 2000000 / 1000000, as
 # udp_vs_aquatic.sh), LOAD_BIN (a built udp_load; default: cargo builds it).
 set -euo pipefail
