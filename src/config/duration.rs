@@ -112,12 +112,17 @@ fn leading_int(s: &str) -> Option<(u64, &str)> {
     let len = s.bytes().take_while(u8::is_ascii_digit).count();
     let mut x: u64 = 0;
     for b in s[..len].bytes() {
-        x = x
-            .checked_mul(10)
-            .and_then(|x| x.checked_add(u64::from(b - b'0')))
-            .filter(|&x| x <= 1 << 63)?;
+        x = push_digit(x, b)?;
     }
     Some((x, &s[len..]))
+}
+
+/// `x` with the ASCII digit `b` appended, or `None` past 2^63 (Go's bound
+/// for both the whole part and the fraction's digits).
+fn push_digit(x: u64, b: u8) -> Option<u64> {
+    x.checked_mul(10)
+        .and_then(|x| x.checked_add(u64::from(b - b'0')))
+        .filter(|&x| x <= 1 << 63)
 }
 
 /// The leading `[0-9]*` of a fraction: its digits as an integer, the power
@@ -128,17 +133,9 @@ fn leading_fraction(s: &str) -> (u64, f64, &str) {
     let len = s.bytes().take_while(u8::is_ascii_digit).count();
     let (mut x, mut scale) = (0u64, 1f64);
     for b in s[..len].bytes() {
-        match x
-            .checked_mul(10)
-            .and_then(|y| y.checked_add(u64::from(b - b'0')))
-            .filter(|&y| y <= 1 << 63)
-        {
-            Some(y) => {
-                x = y;
-                scale *= 10.0;
-            }
-            None => break,
-        }
+        let Some(y) = push_digit(x, b) else { break };
+        x = y;
+        scale *= 10.0;
     }
     (x, scale, &s[len..])
 }
