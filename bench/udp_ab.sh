@@ -25,6 +25,7 @@
 # udp_vs_aquatic.sh), LOAD_BIN (a built udp_load; default: cargo builds it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/udp_common.sh
 
 runs=${1:-}
 secs=${2:-}
@@ -50,14 +51,10 @@ for spec in "$@"; do
   labels+=("$label")
   bin[$label]=$path
 done
-peers=${PEERS:-2000000}
-torrents=${TORRENTS:-1000000}
-[[ $peers =~ ^[1-9][0-9]{0,8}$ && $torrents =~ ^[1-9][0-9]{0,8}$ ]] ||
-  { echo "PEERS and TORRENTS must be 1-999999999" >&2; exit 2; }
+read_load_shape
 udp_load=${LOAD_BIN:-target/release/examples/udp_load}
 [[ -n ${LOAD_BIN:-} ]] || cargo build --release --example udp_load
 
-source bench/udp_common.sh
 make_workdir
 port=$(free_udp_port)
 write_chihaya_config "$dir/chihaya.yaml" "$port"
@@ -85,8 +82,8 @@ run_one() { # label round
   hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$server_pid/status")
   kill "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=
   local rate took
-  rate=$(grep -o '\brate=[0-9.]*' "$log" | head -1 | cut -d= -f2)
-  took=$(grep -o '\bsecs=[0-9.]*' "$log" | head -1 | cut -d= -f2)
+  rate=$(kv rate "$log")
+  took=$(kv secs "$log")
   [[ -n $rate && -n $took ]] || { echo "no report from udp_load ($label, round $round)" >&2; cat "$log" >&2; exit 1; }
   awk -v l="$label" -v r="$round" -v rate="$rate" -v t="$took" -v u=$((u1 - u0)) -v s=$((s1 - s0)) \
     -v hz="$clk_tck" -v h="$hwm" 'BEGIN {

@@ -2,6 +2,20 @@
 # run our tracker under UDP load the same way, so an A/B of two builds
 # measures the configuration the side-by-side runs measure.
 
+# The simulated load's shape, both scripts' defaults: $peers peers over
+# $torrents torrents, from PEERS and TORRENTS.
+read_load_shape() {
+  peers=${PEERS:-2000000}
+  torrents=${TORRENTS:-1000000}
+  [[ $peers =~ ^[1-9][0-9]{0,8}$ ]] || { echo "PEERS must be 1-999999999" >&2; exit 2; }
+  [[ $torrents =~ ^[1-9][0-9]{0,8}$ ]] || { echo "TORRENTS must be 1-999999999" >&2; exit 2; }
+}
+
+# The value of KEY in bench/udp_load.rs's one-line key=value report in FILE.
+kv() { # key file
+  grep -o "\b$1=[0-9.]*" "$2" | head -1 | cut -d= -f2
+}
+
 # A free UDP port on 127.0.0.1 (the kernel's pick).
 free_udp_port() {
   python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

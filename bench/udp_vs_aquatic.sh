@@ -40,6 +40,7 @@
 # rate of 70% of that server's median responses/s under the first generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/udp_common.sh
 
 runs=${1:-3}
 duration=${2:-20}
@@ -53,10 +54,7 @@ latency_secs=${LATENCY_SECS:-10}
 for s in $servers; do
   [[ $s =~ ^(chihaya|aquatic|echo)$ ]] || { echo "unknown server $s" >&2; exit 2; }
 done
-peers=${PEERS:-2000000}
-torrents=${TORRENTS:-1000000}
-[[ $peers =~ ^[1-9][0-9]{0,8}$ ]] || { echo "PEERS must be 1-999999999" >&2; exit 2; }
-[[ $torrents =~ ^[1-9][0-9]{0,8}$ ]] || { echo "TORRENTS must be 1-999999999" >&2; exit 2; }
+read_load_shape
 loadgens=${LOADGEN:-tester batched}
 for g in $loadgens; do
   [[ $g =~ ^(tester|batched)$ ]] || { echo "unknown generator $g" >&2; exit 2; }
@@ -105,7 +103,6 @@ if [[ -z ${LOAD_BIN:-} ]]; then
   cargo build --release --example udp_load
 fi
 
-source bench/udp_common.sh
 declare -A port
 for s in chihaya aquatic echo; do
   p=$(free_udp_port)
@@ -148,9 +145,6 @@ for s in chihaya aquatic echo; do
 done
 
 clk_tck=$(getconf CLK_TCK)
-kv() { # key file: the value of key=value in bench/udp_load.rs's report
-  grep -o "\b$1=[0-9.]*" "$2" | head -1 | cut -d= -f2
-}
 cpu_ticks() { # utime+stime of a process, all its threads
   awk '{ print $14 + $15 }' "/proc/$1/stat"
 }
