@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use parking_lot::{Mutex, MutexGuard};
 
 use super::clock::CoarseTime;
-use super::table::{Place, Probe, Table};
+use super::table::{Place, Probe, Table, prefetch_lines};
 use super::torrent::{Action, Torrent};
 use crate::protocol::{AnnounceRequest, InfoHash, PeerSink, Scrape};
 use crate::storage::{FamilyStats, GcStats, StoreStats, TopSwarm};
@@ -239,6 +239,12 @@ impl LockedShard {
             guard: self.shard.lock(),
             published: self,
         }
+    }
+
+    /// Starts loading the shard itself: its lock, its table's address and
+    /// its totals, all of which an announce reads.
+    pub fn prefetch_shard(&self) {
+        prefetch_lines(std::ptr::from_ref(self).cast(), size_of::<Self>());
     }
 
     /// Starts loading the table slot where `hash`'s torrent would be

@@ -324,5 +324,20 @@ pub fn prefetch_bytes(p: *const u8, len: usize) {
     let _ = (p, len);
 }
 
+/// Prefetches every cache line of the `len` bytes at `p` (as
+/// [`prefetch_bytes`], `p` may be anything).
+pub fn prefetch_lines(p: *const u8, len: usize) {
+    let first = p as usize & !63;
+    let last = (p as usize).wrapping_add(len.max(1) - 1) & !63;
+    let mut line = first;
+    while line <= last {
+        prefetch_bytes(line as *const u8, 1);
+        line = line.wrapping_add(64);
+        if line == 0 {
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

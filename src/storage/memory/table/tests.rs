@@ -157,3 +157,20 @@ fn an_empty_torrent_is_not_stored() {
     assert_eq!(table.len(), 0);
     assert_eq!(find(&table, 7), None);
 }
+
+#[test]
+fn prefetching_any_range_ends_and_never_faults() {
+    let buffer = [0u8; 300];
+    for (p, len) in [
+        (buffer.as_ptr(), buffer.len()),
+        (buffer.as_ptr().wrapping_add(63), 2),
+        (std::ptr::null(), 0),
+        (std::ptr::null(), 4096),
+        (usize::MAX as *const u8, 1),
+        ((usize::MAX - 200) as *const u8, 150),
+        ((usize::MAX - 10) as *const u8, 100),
+    ] {
+        super::prefetch_lines(p, len);
+        super::prefetch_bytes(p, len);
+    }
+}
