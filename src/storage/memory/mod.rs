@@ -157,8 +157,10 @@ impl MemoryStorage {
     /// a group overlap and the requests that follow find their memory in
     /// cache. A hint: nothing changes.
     ///
-    /// The shards are a pass of their own because 1,024 of them take 147 KB,
-    /// which the swarms' traffic keeps pushing out of the caches: reading
+    /// The shards are a pass of their own because the default 1,024 take
+    /// 147 KB, which the swarms' traffic keeps pushing out of the caches
+    /// (`bench/udp_ab.sh` found a single shard cheaper per response, until
+    /// this pass; docs/performance.md has the A/Bs): reading
     /// one's table address in the slot pass waited for it, and taking its
     /// lock in the swarm pass (a locked instruction, which lets no later
     /// load start early) waited for it again with nothing overlapping.
