@@ -465,19 +465,58 @@ impl<'b> AnnounceWriter<'b> {
             self.buf.extend_from_slice(&peer);
         }
     }
+
+    /// Appends as many of `peers` as still fit, `N` bytes each as `record`
+    /// writes them: the room is checked and the buffer grown once.
+    fn push_run<P, const N: usize>(
+        &mut self,
+        family: Family,
+        peers: impl ExactSizeIterator<Item = P>,
+        record: impl Fn(P) -> [u8; N],
+    ) {
+        if family != self.family {
+            return;
+        }
+        let n = peers.len().min(self.room);
+        self.room -= n;
+        let start = self.buf.len();
+        self.buf.resize(start + n * N, 0);
+        let out = self.buf[start..].chunks_exact_mut(N);
+        for (slot, peer) in out.zip(peers) {
+            slot.copy_from_slice(&record(peer));
+        }
+    }
+}
+
+/// An IPv4 peer as a compact record: address, then port, big-endian.
+fn compact_v4((ip, port): (Ipv4Addr, u16)) -> [u8; 6] {
+    let (a, p) = (ip.octets(), port.to_be_bytes());
+    [a[0], a[1], a[2], a[3], p[0], p[1]]
+}
+
+/// An IPv6 peer as a compact record: address, then port, big-endian.
+fn compact_v6((ip, port): (Ipv6Addr, u16)) -> [u8; 18] {
+    let mut peer = [0; 18];
+    peer[..16].copy_from_slice(&ip.octets());
+    peer[16..].copy_from_slice(&port.to_be_bytes());
+    peer
 }
 
 impl PeerSink for AnnounceWriter<'_> {
     fn v4(&mut self, ip: Ipv4Addr, port: u16) {
-        let (a, p) = (ip.octets(), port.to_be_bytes());
-        self.push(Family::V4, [a[0], a[1], a[2], a[3], p[0], p[1]]);
+        self.push(Family::V4, compact_v4((ip, port)));
     }
 
     fn v6(&mut self, ip: Ipv6Addr, port: u16) {
-        let mut peer = [0; 18];
-        peer[..16].copy_from_slice(&ip.octets());
-        peer[16..].copy_from_slice(&port.to_be_bytes());
-        self.push(Family::V6, peer);
+        self.push(Family::V6, compact_v6((ip, port)));
+    }
+
+    fn v4_run(&mut self, peers: impl ExactSizeIterator<Item = (Ipv4Addr, u16)>) {
+        self.push_run(Family::V4, peers, compact_v4);
+    }
+
+    fn v6_run(&mut self, peers: impl ExactSizeIterator<Item = (Ipv6Addr, u16)>) {
+        self.push_run(Family::V6, peers, compact_v6);
     }
 }
 
@@ -1110,6 +1149,63 @@ mod tests {
         reply.finish(&mixed_response().summary());
         let peers = [10, 0, 0, 1, 0x1A, 0xE1, 10, 0, 0, 2, 0, 2];
         assert_eq!(buf, [&MIXED_HEADER[..], &peers].concat());
+    }
+
+    /// Runs of peers write what one call per peer writes: the other
+    /// family's run is skipped whole, and a run is cut where the reply's
+    /// room ends, one peer at a time or not.
+    #[test]
+    fn runs_of_peers_match_peers_one_by_one() {
+        let v4: Vec<(Ipv4Addr, u16)> = (0..300u16)
+            .map(|i| (Ipv4Addr::new(10, 0, (i >> 8) as u8, i as u8), 6881 + i))
+            .collect();
+        let v6: Vec<(Ipv6Addr, u16)> = (0..100u16)
+            .map(|i| (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, i), 1000 + i))
+            .collect();
+        for family in [Family::V4, Family::V6] {
+            let (mut by_run, mut one_by_one) = (Vec::new(), Vec::new());
+            let mut runs = AnnounceWriter::new(&mut by_run, TXID, family);
+            let mut singles = AnnounceWriter::new(&mut one_by_one, TXID, family);
+            runs.v4(v4[0].0, v4[0].1);
+            runs.v6_run(v6[..3].iter().copied());
+            runs.v4_run(v4[1..4].iter().copied());
+            runs.v6_run(v6[3..].iter().copied());
+            runs.v4_run(v4[4..].iter().copied());
+            singles.v4(v4[0].0, v4[0].1);
+            for &(ip, port) in &v6[..3] {
+                singles.v6(ip, port);
+            }
+            for &(ip, port) in &v4[1..4] {
+                singles.v4(ip, port);
+            }
+            for &(ip, port) in &v6[3..] {
+                singles.v6(ip, port);
+            }
+            for &(ip, port) in &v4[4..] {
+                singles.v4(ip, port);
+            }
+            runs.finish(&mixed_response().summary());
+            singles.finish(&mixed_response().summary());
+            assert_eq!(by_run, one_by_one, "{family:?}");
+            let record = match family {
+                Family::V4 => 6,
+                Family::V6 => 18,
+            };
+            let expected = 20
+                + record
+                    * family.max_peers().min(match family {
+                        Family::V4 => 300,
+                        Family::V6 => 100,
+                    });
+            assert_eq!(by_run.len(), expected, "{family:?}");
+            let first: &[u8] = match family {
+                Family::V4 => &[10, 0, 0, 0, 0x1A, 0xE1],
+                Family::V6 => &[
+                    0x20, 0x01, 0x0D, 0xB8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03, 0xE8,
+                ],
+            };
+            assert_eq!(&by_run[20..20 + record], first, "{family:?}");
+        }
     }
 
     #[test]

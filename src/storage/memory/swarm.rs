@@ -91,6 +91,9 @@ pub trait Family: Copy + Eq + Hash + Into<IpAddr> + Send + Sync + 'static {
     /// Hands the peer at this address and `port` to `sink`.
     fn hand_to(self, port: u16, sink: &mut impl PeerSink);
 
+    /// Hands every peer of `entries` to `sink`, in order, as one run.
+    fn hand_run(entries: &[Entry<Self>], sink: &mut impl PeerSink);
+
     /// Whether `a` and `b` agree in their first `bits` bits (0: always).
     fn shares_prefix(a: Self, b: Self, bits: u8) -> bool;
 
@@ -105,6 +108,10 @@ impl Family for Ipv4Addr {
 
     fn hand_to(self, port: u16, sink: &mut impl PeerSink) {
         sink.v4(self, port);
+    }
+
+    fn hand_run(entries: &[Entry<Self>], sink: &mut impl PeerSink) {
+        sink.v4_run(entries.iter().map(Entry::key));
     }
 
     fn shares_prefix(a: Self, b: Self, bits: u8) -> bool {
@@ -123,6 +130,10 @@ impl Family for Ipv6Addr {
 
     fn hand_to(self, port: u16, sink: &mut impl PeerSink) {
         sink.v6(self, port);
+    }
+
+    fn hand_run(entries: &[Entry<Self>], sink: &mut impl PeerSink) {
+        sink.v6_run(entries.iter().map(Entry::key));
     }
 
     fn shares_prefix(a: Self, b: Self, bits: u8) -> bool {

@@ -166,6 +166,23 @@ impl<A: Family> Swarm<A> {
         let mut taken = 0;
         for (first, stretch) in stretches {
             let skip = choice.skip.and_then(|i| i.checked_sub(first));
+            if let Keep::All = keep {
+                // Everyone but the announcer: the stretch is at most two
+                // runs, each handed over whole (see `PeerSink::v4_run`).
+                let (before, after) = match skip {
+                    Some(k) if k < stretch.len() => (&stretch[..k], &stretch[k + 1..]),
+                    _ => (stretch, &stretch[..0]),
+                };
+                for run in [before, after] {
+                    let run = &run[..run.len().min(want - taken)];
+                    A::hand_run(run, sink);
+                    taken += run.len();
+                    if taken == want {
+                        return taken;
+                    }
+                }
+                continue;
+            }
             for (k, entry) in stretch.iter().enumerate() {
                 if Some(k) != skip && keep.accepts(entry) {
                     entry.addr.hand_to(entry.port(), sink);
