@@ -196,14 +196,23 @@ impl Visitor<'_> for DurationVisitor {
         parse(v).map_err(E::custom)
     }
 
+    /// A bare number is nanoseconds, as Go reads it into a `time.Duration`
+    /// (an int64): past that range it is refused like the same length
+    /// written with a unit, so every accepted value can be written back.
     fn visit_u64<E: de::Error>(self, nanos: u64) -> Result<Duration, E> {
+        if nanos > MAX_NANOS {
+            return Err(E::custom(format!("invalid duration {nanos}: {TOO_LONG}")));
+        }
         Ok(Duration::from_nanos(nanos))
     }
 
     fn visit_i64<E: de::Error>(self, nanos: i64) -> Result<Duration, E> {
-        u64::try_from(nanos)
-            .map(Duration::from_nanos)
-            .map_err(|_| E::custom(format!("invalid duration {nanos}: must not be negative")))
+        match u64::try_from(nanos) {
+            Ok(nanos) => self.visit_u64(nanos),
+            Err(_) => Err(E::custom(format!(
+                "invalid duration {nanos}: must not be negative"
+            ))),
+        }
     }
 }
 
@@ -354,6 +363,24 @@ mod tests {
             let err = parse(text).unwrap_err();
             assert!(err.contains(why), "{text}: {err}");
         }
+    }
+
+    /// Fuzzing found a bare 18446744073709551615 accepted, then written
+    /// back as a length the parser refuses.
+    #[test]
+    fn bare_numbers_are_nanoseconds_within_gos_range() {
+        use serde::de::value::{Error, I64Deserializer, U64Deserializer};
+        let bare = |n: u64| deserialize(U64Deserializer::<Error>::new(n));
+        let max = bare(MAX_NANOS).unwrap();
+        assert_eq!(max, Duration::from_nanos(i64::MAX as u64));
+        assert_eq!(parse(&format(&max)), Ok(max), "the largest writes back");
+        assert_eq!(bare(90_000_000_000), Ok(Duration::from_secs(90)));
+        for too_long in [MAX_NANOS + 1, u64::MAX] {
+            let err = bare(too_long).unwrap_err().to_string();
+            assert!(err.contains(TOO_LONG), "{too_long}: {err}");
+        }
+        let err = deserialize(I64Deserializer::<Error>::new(-1)).unwrap_err();
+        assert!(err.to_string().contains("must not be negative"), "{err}");
     }
 
     #[test]
