@@ -457,17 +457,9 @@ impl<'b> AnnounceWriter<'b> {
         self.buf[16..20].copy_from_slice(&summary.complete.to_be_bytes());
     }
 
-    /// Appends one compact peer (address then port, as one array so the
-    /// buffer is grown and checked once per peer, not once per field).
-    fn push<const N: usize>(&mut self, family: Family, peer: [u8; N]) {
-        if family == self.family && self.room > 0 {
-            self.room -= 1;
-            self.buf.extend_from_slice(&peer);
-        }
-    }
-
     /// Appends as many of `peers` as still fit, `N` bytes each as `record`
-    /// writes them: the room is checked and the buffer grown once.
+    /// writes them (address then port, as one array): the room is checked
+    /// and the buffer grown once per run, not per peer or field.
     fn push_run<P, const N: usize>(
         &mut self,
         family: Family,
@@ -504,11 +496,11 @@ fn compact_v6((ip, port): (Ipv6Addr, u16)) -> [u8; 18] {
 
 impl PeerSink for AnnounceWriter<'_> {
     fn v4(&mut self, ip: Ipv4Addr, port: u16) {
-        self.push(Family::V4, compact_v4((ip, port)));
+        self.push_run(Family::V4, std::iter::once((ip, port)), compact_v4);
     }
 
     fn v6(&mut self, ip: Ipv6Addr, port: u16) {
-        self.push(Family::V6, compact_v6((ip, port)));
+        self.push_run(Family::V6, std::iter::once((ip, port)), compact_v6);
     }
 
     fn v4_run(&mut self, peers: impl ExactSizeIterator<Item = (Ipv4Addr, u16)>) {
