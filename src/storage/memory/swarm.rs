@@ -88,9 +88,6 @@ pub trait Family: Copy + Eq + Hash + Into<IpAddr> + Send + Sync + 'static {
     /// Of a `(IPv4, IPv6)` pair of prefix lengths, the one for this family.
     fn prefix_len(lens: (u8, u8)) -> u8;
 
-    /// Hands the peer at this address and `port` to `sink`.
-    fn hand_to(self, port: u16, sink: &mut impl PeerSink);
-
     /// Hands every peer of `entries` to `sink`, in order, as one run.
     fn hand_run(entries: &[Entry<Self>], sink: &mut impl PeerSink);
 
@@ -104,10 +101,6 @@ pub trait Family: Copy + Eq + Hash + Into<IpAddr> + Send + Sync + 'static {
 impl Family for Ipv4Addr {
     fn prefix_len(lens: (u8, u8)) -> u8 {
         lens.0
-    }
-
-    fn hand_to(self, port: u16, sink: &mut impl PeerSink) {
-        sink.v4(self, port);
     }
 
     fn hand_run(entries: &[Entry<Self>], sink: &mut impl PeerSink) {
@@ -126,10 +119,6 @@ impl Family for Ipv4Addr {
 impl Family for Ipv6Addr {
     fn prefix_len(lens: (u8, u8)) -> u8 {
         lens.1
-    }
-
-    fn hand_to(self, port: u16, sink: &mut impl PeerSink) {
-        sink.v6(self, port);
     }
 
     fn hand_run(entries: &[Entry<Self>], sink: &mut impl PeerSink) {

@@ -185,7 +185,7 @@ impl<A: Family> Swarm<A> {
             }
             for (k, entry) in stretch.iter().enumerate() {
                 if Some(k) != skip && keep.accepts(entry) {
-                    entry.addr.hand_to(entry.port(), sink);
+                    A::hand_run(std::slice::from_ref(entry), sink);
                     taken += 1;
                     if taken == want {
                         return taken;
